@@ -1,0 +1,1 @@
+"""llmapi: an OpenAI-compatible HTTP API in front of language models."""

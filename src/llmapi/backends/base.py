@@ -1,0 +1,101 @@
+"""The contracts every backend meets. Services depend on these, never on a concrete backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+from llmapi.engine.request_output import FinishReason
+from llmapi.engine.sampling_params import SamplingParams
+
+Task = Literal["text-generation", "embedding", "sentiment"]
+Role = Literal["system", "user", "assistant", "developer", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCard:
+    """What the API says about a model."""
+
+    id: str
+    task: Task
+    owned_by: str
+    created: int
+    context_length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatPrompt:
+    messages: tuple[ChatMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TextPrompt:
+    """A raw prompt: text, or token ids of the model's own tokenizer."""
+
+    text: str | None = None
+    token_ids: tuple[int, ...] | None = None
+
+
+Prompt = ChatPrompt | TextPrompt
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationChunk:
+    """A piece of one generated sequence. The last chunk has finish_reason set and the final counts."""
+
+    text: str
+    finish_reason: FinishReason | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Embeddings:
+    vectors: list[list[float]]
+    prompt_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sentiment:
+    label: str
+    score: float
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What every backend has: a card, a start (load weights, open connections) and a close."""
+
+    @property
+    def card(self) -> ModelCard: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class TextGenerationBackend(Backend, Protocol):
+    def generate(self, prompt: Prompt, params: SamplingParams) -> AsyncIterator[GenerationChunk]:
+        """Stream one sequence. Raises ContextLengthExceededError before the first chunk if the prompt
+        does not fit. Closing the iterator early cancels the generation."""
+        ...
+
+
+@runtime_checkable
+class EmbeddingBackend(Backend, Protocol):
+    async def embed(self, inputs: Sequence[str]) -> Embeddings: ...
+
+
+@runtime_checkable
+class SentimentBackend(Backend, Protocol):
+    async def analyze(self, texts: Sequence[str]) -> tuple[list[Sentiment], int]:
+        """One result per text, and the number of input tokens (0 where the model has no tokenizer)."""
+        ...

@@ -1,0 +1,160 @@
+"""Settings: environment variables prefixed LLMAPI_, plus an optional models file (YAML or TOML).
+
+Nothing is read at import time: call `load_settings()` (the CLI does) or build `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Task = Literal["text-generation", "embedding", "sentiment"]
+BackendKind = Literal["transformers", "sentence-transformers", "vader", "openai"]
+
+DEFAULT_TEXT_MODEL = "gpt2-124m-random"
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_SENTIMENT_MODEL = "vader"
+
+_BACKENDS_BY_TASK: dict[str, set[str]] = {
+    "text-generation": {"transformers", "openai"},
+    "embedding": {"sentence-transformers", "openai"},
+    "sentiment": {"vader", "transformers"},
+}
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message says what to fix."""
+
+
+class ModelSpec(BaseModel):
+    """One served model: its public id, what it does, which backend runs it and where it comes from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
+    task: Task
+    backend: BackendKind
+    source: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _backend_fits_task(self) -> ModelSpec:
+        allowed = _BACKENDS_BY_TASK[self.task]
+        if self.backend not in allowed:
+            raise ValueError(
+                f"model '{self.id}': backend '{self.backend}' cannot serve task '{self.task}'; "
+                f"use one of {sorted(allowed)}"
+            )
+        if self.backend == "openai" and not self.options.get("base_url"):
+            raise ValueError(
+                f"model '{self.id}': an 'openai' backend needs options.base_url, "
+                "e.g. http://127.0.0.1:8001/v1"
+            )
+        if self.backend == "transformers" and not self.source:
+            raise ValueError(
+                f"model '{self.id}': a 'transformers' backend needs a source: a Hugging Face model id, "
+                "a local directory, or 'builtin:gpt2-124m-random'"
+            )
+        return self
+
+
+def default_models() -> list[ModelSpec]:
+    """The offline defaults: they run with no model hub and no service."""
+    return [
+        ModelSpec(
+            id=DEFAULT_TEXT_MODEL,
+            task="text-generation",
+            backend="transformers",
+            source=f"builtin:{DEFAULT_TEXT_MODEL}",
+        ),
+        ModelSpec(id=DEFAULT_EMBEDDING_MODEL, task="embedding", backend="sentence-transformers"),
+        ModelSpec(id=DEFAULT_SENTIMENT_MODEL, task="sentiment", backend="vader"),
+    ]
+
+
+class EngineSettings(BaseModel):
+    """The in-process engine: precision, threads and the batch it may form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    threads: int | None = Field(default=None, ge=1, le=512)
+    max_batch_size: int = Field(default=64, ge=1, le=1024)
+    max_waiting: int = Field(default=256, ge=1, le=100_000)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LLMAPI_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    models_file: Path | None = None
+    models: list[ModelSpec] = Field(default_factory=default_models)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    default_max_tokens: int = Field(default=256, ge=1, le=1_000_000)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _models_from_file(self) -> Settings:
+        if self.models_file is not None:
+            self.models = read_models_file(self.models_file)
+        ids = [m.id for m in self.models]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"model ids must be unique; these appear twice: {duplicates}")
+        if not self.models:
+            raise ValueError("no models are configured; declare at least one in the models file")
+        return self
+
+    def model(self, model_id: str) -> ModelSpec | None:
+        return next((m for m in self.models if m.id == model_id), None)
+
+    def default_model(self, task: Task) -> ModelSpec | None:
+        return next((m for m in self.models if m.task == task), None)
+
+
+def read_models_file(path: Path) -> list[ModelSpec]:
+    """Read `models: [{id, task, backend, source, options}, ...]` from a YAML or TOML file."""
+    if not path.is_file():
+        raise ConfigError(f"models file {path} does not exist; pass an existing YAML or TOML file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"models file {path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+        raise ConfigError(f"models file {path} must hold a top-level 'models' list")
+    try:
+        return [ModelSpec.model_validate(entry) for entry in data["models"]]
+    except ValidationError as exc:
+        raise ConfigError(f"models file {path}: {_first_error(exc)}") from exc
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment and overrides, turning validation errors into one message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {_first_error(exc)}") from exc
+
+
+def _first_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(parts)

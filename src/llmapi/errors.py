@@ -1,0 +1,98 @@
+"""Domain errors and their one mapping to OpenAI-shaped error bodies.
+
+Code raises these; the app's exception handlers turn them into responses. Messages say what to do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class APIError(Exception):
+    """An error the client can act on. Subclasses fix the HTTP status and the OpenAI error type."""
+
+    status_code = 400
+    error_type = "invalid_request_error"
+    default_code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}
+
+
+class InvalidRequestError(APIError):
+    status_code = 400
+
+
+class ContextLengthExceededError(InvalidRequestError):
+    default_code = "context_length_exceeded"
+
+
+class UnsupportedError(InvalidRequestError):
+    default_code = "unsupported_parameter"
+
+
+class NotFoundError(APIError):
+    status_code = 404
+    default_code = "not_found"
+
+
+class ModelNotFoundError(NotFoundError):
+    default_code = "model_not_found"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"The model '{model}' does not exist. GET /v1/models lists the models this server serves.",
+            param="model",
+        )
+
+
+class WrongTaskError(InvalidRequestError):
+    default_code = "model_not_supported"
+
+    def __init__(self, model: str, task: str, endpoint_task: str) -> None:
+        super().__init__(
+            f"The model '{model}' is a {task} model; this endpoint needs a {endpoint_task} model. "
+            "GET /v1/models shows each model's task.",
+            param="model",
+        )
+
+
+class ServiceUnavailableError(APIError):
+    status_code = 503
+    error_type = "server_error"
+    default_code = "service_unavailable"
+
+    def __init__(self, message: str, *, retry_after: int = 1, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"Retry-After": str(retry_after)})
+
+
+class ServerOverloadedError(ServiceUnavailableError):
+    error_type = "server_overloaded"
+    default_code = "server_overloaded"
+
+
+class UpstreamError(APIError):
+    """The remote engine behind a model failed or could not be reached."""
+
+    status_code = 502
+    error_type = "upstream_error"
+    default_code = "upstream_error"
+
+
+class UpstreamTimeoutError(UpstreamError):
+    status_code = 504
+    default_code = "upstream_timeout"
