@@ -99,7 +99,6 @@ class Settings(BaseSettings):
     models: list[ModelSpec] = Field(default_factory=default_models)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     default_max_tokens: int = Field(default=256, ge=1, le=1_000_000)
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("log_level", mode="before")
@@ -134,7 +133,9 @@ def read_models_file(path: Path) -> list[ModelSpec]:
     try:
         data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"models file {path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}") from exc
+        raise ConfigError(
+            f"models file {path} is not valid {path.suffix.lstrip('.') or 'YAML'}: {exc}"
+        ) from exc
     if not isinstance(data, dict) or not isinstance(data.get("models"), list):
         raise ConfigError(f"models file {path} must hold a top-level 'models' list")
     try:

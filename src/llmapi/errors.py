@@ -30,7 +30,14 @@ class APIError(Exception):
         self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
 
 
 class InvalidRequestError(APIError):
@@ -96,3 +103,11 @@ class UpstreamError(APIError):
 class UpstreamTimeoutError(UpstreamError):
     status_code = 504
     default_code = "upstream_timeout"
+
+
+class InternalServerError(APIError):
+    """Never raised on purpose: the shape an unexpected failure is reported in (and logged as a bug)."""
+
+    status_code = 500
+    error_type = "server_error"
+    default_code = "internal_error"

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol
 
+from llmapi.config import Task
 from llmapi.engine.request_output import FinishReason
 from llmapi.engine.sampling_params import SamplingParams
 
-Task = Literal["text-generation", "embedding", "sentiment"]
 Role = Literal["system", "user", "assistant", "developer", "tool"]
 
 
@@ -69,7 +69,6 @@ class Sentiment:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-@runtime_checkable
 class Backend(Protocol):
     """What every backend has: a card, a start (load weights, open connections) and a close."""
 
@@ -81,20 +80,17 @@ class Backend(Protocol):
     async def close(self) -> None: ...
 
 
-@runtime_checkable
 class TextGenerationBackend(Backend, Protocol):
-    def generate(self, prompt: Prompt, params: SamplingParams) -> AsyncIterator[GenerationChunk]:
+    def generate(self, prompt: Prompt, params: SamplingParams) -> AsyncGenerator[GenerationChunk, None]:
         """Stream one sequence. Raises ContextLengthExceededError before the first chunk if the prompt
         does not fit. Closing the iterator early cancels the generation."""
         ...
 
 
-@runtime_checkable
 class EmbeddingBackend(Backend, Protocol):
     async def embed(self, inputs: Sequence[str]) -> Embeddings: ...
 
 
-@runtime_checkable
 class SentimentBackend(Backend, Protocol):
     async def analyze(self, texts: Sequence[str]) -> tuple[list[Sentiment], int]:
         """One result per text, and the number of input tokens (0 where the model has no tokenizer)."""

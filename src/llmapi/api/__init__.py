@@ -1,0 +1,1 @@
+"""HTTP only: dependencies, routers, streaming, middleware. No model logic lives here."""

@@ -1,0 +1,96 @@
+"""Every error leaves in the OpenAI shape {"error": {message, type, param, code}}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import JSONResponse, Response
+
+from llmapi.api.request_id import HEADER, request_id_of
+from llmapi.errors import APIError, InternalServerError, InvalidRequestError, NotFoundError
+
+logger = logging.getLogger(__name__)
+
+
+def _respond(exc: APIError, status_code: int | None = None) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=status_code or exc.status_code, headers=exc.headers)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, APIError):  # pragma: no cover - registered for APIError only
+        raise exc
+    return _respond(exc)
+
+
+def _param(loc: tuple[Any, ...]) -> str | None:
+    path = [str(part) for part in loc if part != "body"]
+    return ".".join(path) or None
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, RequestValidationError):  # pragma: no cover
+        raise exc
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+    if first.get("type") == "json_invalid":
+        return _respond(
+            InvalidRequestError(
+                "The request body is not valid JSON; send a JSON object with Content-Type: application/json.",
+                code="invalid_json",
+            )
+        )
+    param = _param(tuple(first.get("loc", ())))
+    message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if first.get("type") == "missing":
+        message = f"'{param}' is required." if param else "A required field is missing."
+    elif param:
+        message = f"Invalid value for '{param}': {message}"
+    if len(errors) > 1:
+        message += f" ({len(errors) - 1} more problem(s) in the request.)"
+    return _respond(InvalidRequestError(message, param=param, code="invalid_value"))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # pragma: no cover
+        raise exc
+    if exc.status_code == 404:
+        error: APIError = NotFoundError(
+            f"There is no route {request.method} {request.url.path}; see /docs for the API.",
+            code="unknown_route",
+        )
+    elif exc.status_code == 405:
+        error = InvalidRequestError(
+            f"{request.method} is not allowed on {request.url.path}; see /docs for the methods it takes.",
+            code="method_not_allowed",
+        )
+    else:
+        error = InvalidRequestError(str(exc.detail))
+    return _respond(error, exc.status_code)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    return Response(status_code=499)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    request_id = request_id_of(request.scope) or "-"
+    logger.exception("unhandled error (request %s)", request_id)
+    error = InternalServerError(
+        f"The server hit an unexpected error; it is logged under request id {request_id}."
+    )
+    response = _respond(error)
+    response.headers[HEADER] = request_id
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(APIError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
+    app.add_exception_handler(Exception, _unexpected)

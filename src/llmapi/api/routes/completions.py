@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from llmapi.api.deps import RegistryDep, SettingsDep
+from llmapi.api.disconnect import cancel_on_disconnect
+from llmapi.api.responses import json_response
+from llmapi.api.streaming import sse_response
+from llmapi.protocol.completions import Completion, CompletionRequest
+from llmapi.services.completions import create_completion, stream_completion
+
+router = APIRouter(prefix="/v1", tags=["completions"])
+
+
+@router.post("/completions", response_model=Completion, summary="Create a text completion")
+async def completions(
+    body: CompletionRequest, request: Request, registry: RegistryDep, settings: SettingsDep
+) -> Response:
+    max_tokens = settings.default_max_tokens
+    if body.stream:
+        return await sse_response(
+            stream_completion(request=body, registry=registry, default_max_tokens=max_tokens)
+        )
+    work = create_completion(request=body, registry=registry, default_max_tokens=max_tokens)
+    return json_response(await cancel_on_disconnect(request, work))

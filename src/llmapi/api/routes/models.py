@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from llmapi.api.deps import RegistryDep
+from llmapi.api.responses import json_response
+from llmapi.backends.base import ModelCard
+from llmapi.protocol.models import Model, ModelList
+
+router = APIRouter(prefix="/v1", tags=["models"])
+
+
+def _model(card: ModelCard) -> Model:
+    return Model(
+        id=card.id,
+        created=card.created,
+        owned_by=card.owned_by,
+        task=card.task,
+        context_length=card.context_length,
+    )
+
+
+@router.get("/models", response_model=ModelList, summary="List the served models")
+async def list_models(registry: RegistryDep) -> Response:
+    return json_response(ModelList(data=[_model(card) for card in registry.cards()]))
+
+
+@router.get("/models/{model_id:path}", response_model=Model, summary="Describe one model")
+async def retrieve_model(model_id: str, registry: RegistryDep) -> Response:
+    return json_response(_model(registry.card(model_id)))

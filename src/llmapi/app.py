@@ -1,0 +1,49 @@
+"""create_app(settings): the ASGI application, its lifespan, routers and error handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+from fastapi import FastAPI
+
+from llmapi import __version__
+from llmapi.api.error_handlers import install_error_handlers
+from llmapi.api.request_id import RequestIdMiddleware
+from llmapi.api.routes import chat, completions, embeddings, generate, health, models, sentiment
+from llmapi.backends.registry import ModelRegistry
+from llmapi.config import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, registry: ModelRegistry | None = None) -> FastAPI:
+    """The app serves at once; models load in the background and /health/ready turns 200 when they are in."""
+    served = registry if registry is not None else ModelRegistry.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loading = asyncio.create_task(served.start(), name="load-models")
+        try:
+            yield
+        finally:
+            loading.cancel()
+            with suppress(asyncio.CancelledError):
+                await loading
+            await served.close()
+
+    app = FastAPI(
+        title="llmapi",
+        version=__version__,
+        summary="An OpenAI-compatible API in front of language models.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.registry = served
+    app.add_middleware(RequestIdMiddleware)
+    install_error_handlers(app)
+    for module in (health, models, chat, completions, embeddings, generate, sentiment):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,74 @@
+"""The `llmapi` command: `llmapi serve [--host H] [--port P] [--config FILE]`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from llmapi.config import ConfigError, load_settings
+from llmapi.observability.logging import configure_logging
+
+logger = logging.getLogger("llmapi")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmapi", description="An OpenAI-compatible API for language models."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", help="interface to listen on (env LLMAPI_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (env LLMAPI_PORT, default 8000)")
+    serve.add_argument("--config", type=Path, help="models file, YAML or TOML (env LLMAPI_MODELS_FILE)")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def serve(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    if args.config is not None:
+        overrides["models_file"] = args.config
+    if args.log_level is not None:
+        overrides["log_level"] = args.log_level
+    try:
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        print(f"llmapi: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+
+    import uvicorn
+
+    from llmapi.app import create_app
+
+    logger.info(
+        "serving %s on http://%s:%d", ", ".join(m.id for m in settings.models), settings.host, settings.port
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Pieces shared by several resources: the request base, sampling fields and usage."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llmapi.engine.sampling_params import SamplingParams
+
+logger = logging.getLogger(__name__)
+
+MAX_STOP_SEQUENCES = 4
+MAX_CHOICES = 16
+
+
+class RequestModel(BaseModel):
+    """A request body. Unknown fields are accepted and logged, so newer clients keep working."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="after")
+    def _log_unknown_fields(self) -> RequestModel:
+        if self.model_extra:
+            logger.info("ignoring unknown request fields: %s", sorted(self.model_extra))
+        return self
+
+
+StopField = Annotated[
+    str | Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=MAX_STOP_SEQUENCES)] | None,
+    Field(description="Up to 4 sequences where the model stops; the returned text excludes them."),
+]
+
+
+class SamplingFields(RequestModel):
+    """The sampling parameters every text-generation request takes."""
+
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    top_p: float | None = Field(default=None, ge=0.0, le=1.0)
+    top_k: int | None = Field(
+        default=None, ge=0, description="Extension: sample from the k likeliest tokens."
+    )
+    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**64 - 1)
+    stop: StopField = None
+
+    def stop_sequences(self) -> tuple[str, ...]:
+        if self.stop is None:
+            return ()
+        if isinstance(self.stop, str):
+            return (self.stop,) if self.stop else ()
+        return tuple(self.stop)
+
+    def to_sampling_params(self, *, max_tokens: int, seed_offset: int = 0) -> SamplingParams:
+        """Engine parameters for one sequence; `seed_offset` keeps the n choices of a seeded request apart."""
+        top_p = 1.0 if self.top_p is None else self.top_p
+        top_k = self.top_k or 0
+        if top_p == 0.0:
+            top_p, top_k = 1.0, 1
+        return SamplingParams(
+            max_tokens=max_tokens,
+            temperature=1.0 if self.temperature is None else self.temperature,
+            top_p=top_p,
+            top_k=top_k,
+            presence_penalty=self.presence_penalty or 0.0,
+            frequency_penalty=self.frequency_penalty or 0.0,
+            seed=None if self.seed is None else (self.seed + seed_offset) % 2**64,
+            stop=self.stop_sequences(),
+        )
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+    @classmethod
+    def of(cls, prompt_tokens: int, completion_tokens: int) -> Usage:
+        return cls(
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            total_tokens=prompt_tokens + completion_tokens,
+        )
+
+
+class PromptUsage(BaseModel):
+    prompt_tokens: int
+    total_tokens: int
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")

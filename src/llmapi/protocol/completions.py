@@ -1,0 +1,78 @@
+"""POST /v1/completions (the legacy text completions)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
+
+from llmapi.protocol.common import MAX_CHOICES, SamplingFields, StreamOptions, Usage
+
+MAX_PROMPTS = 16
+TokenIds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+
+
+class CompletionRequest(SamplingFields):
+    model: str = Field(min_length=1)
+    prompt: (
+        str
+        | Annotated[list[str], Field(min_length=1, max_length=MAX_PROMPTS)]
+        | TokenIds
+        | Annotated[list[TokenIds], Field(min_length=1, max_length=MAX_PROMPTS)]
+    ) = Field(description="A prompt or a list of prompts: strings, or token ids of the model's tokenizer.")
+    echo: bool = False
+    logprobs: int | None = None
+    max_tokens: int | None = Field(default=16, ge=1)
+    n: int = Field(default=1, ge=1, le=MAX_CHOICES)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    suffix: str | None = None
+    user: str | None = None
+
+    @field_validator("logprobs")
+    @classmethod
+    def _no_logprobs(cls, value: int | None) -> int | None:
+        if value:
+            raise ValueError("logprobs are not supported by this server; leave logprobs unset")
+        return value
+
+    @field_validator("suffix")
+    @classmethod
+    def _no_suffix(cls, value: str | None) -> str | None:
+        if value:
+            raise ValueError("suffix (insertion) is not supported by this server; leave it unset")
+        return value
+
+    def prompts(self) -> list[str | tuple[int, ...]]:
+        """The prompts as strings or token-id tuples, in request order."""
+        prompt = self.prompt
+        if isinstance(prompt, str):
+            return [prompt]
+        if isinstance(prompt[0], int):
+            return [tuple(item for item in prompt if isinstance(item, int))]
+        return [
+            item if isinstance(item, str) else tuple(item) for item in prompt if not isinstance(item, int)
+        ]
+
+
+class CompletionChoice(BaseModel):
+    index: int
+    text: str
+    logprobs: None = None
+    finish_reason: Literal["stop", "length"] | None
+
+
+class Completion(BaseModel):
+    id: str
+    object: Literal["text_completion"] = "text_completion"
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    usage: Usage | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent_usage(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("usage") is None:
+            data.pop("usage", None)
+        return data

@@ -1,0 +1,36 @@
+"""POST /v1/generate/text: a plain prompt in, text out."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from llmapi.protocol.common import SamplingFields, Usage
+
+
+class GenerateTextRequest(SamplingFields):
+    prompt: str = Field(description="The text to continue.")
+    model: str | None = Field(default=None, description="Defaults to the first text-generation model.")
+    max_tokens: int | None = Field(default=None, ge=1)
+    stream: bool = False
+
+
+class GenerateTextResponse(BaseModel):
+    id: str
+    object: Literal["text.generation"] = "text.generation"
+    created: int
+    model: str
+    output: str
+    finish_reason: Literal["stop", "length"]
+    usage: Usage
+
+
+class GenerateTextChunk(BaseModel):
+    id: str
+    object: Literal["text.generation.chunk"] = "text.generation.chunk"
+    created: int
+    model: str
+    output: str
+    finish_reason: Literal["stop", "length"] | None = None
+    usage: Usage | None = None

@@ -1,0 +1,43 @@
+"""POST /v1/analyze/sentiment."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from llmapi.protocol.common import PromptUsage, RequestModel
+
+MAX_TEXTS = 1024
+Text = Annotated[str, Field(min_length=1)]
+
+
+class SentimentRequest(RequestModel):
+    text: Text | None = Field(default=None, description="One text to analyse.")
+    texts: Annotated[list[Text], Field(min_length=1, max_length=MAX_TEXTS)] | None = Field(
+        default=None, description="Several texts to analyse; give either text or texts."
+    )
+    model: str | None = Field(default=None, description="Defaults to the first sentiment model.")
+
+    @model_validator(mode="after")
+    def _one_of_text_or_texts(self) -> SentimentRequest:
+        if (self.text is None) == (self.texts is None):
+            raise ValueError("give exactly one of 'text' (a string) or 'texts' (a list of strings)")
+        return self
+
+    def all_texts(self) -> list[str]:
+        return [self.text] if self.text is not None else list(self.texts or [])
+
+
+class SentimentResult(BaseModel):
+    index: int
+    label: str
+    score: float
+    scores: dict[str, float]
+
+
+class SentimentResponse(BaseModel):
+    object: Literal["sentiment.analysis"] = "sentiment.analysis"
+    model: str
+    results: list[SentimentResult]
+    usage: PromptUsage

@@ -1,0 +1,75 @@
+"""Chat completions: messages in, an assistant message (or a stream of deltas) out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from llmapi.backends.base import ChatMessage, ChatPrompt
+from llmapi.backends.registry import ModelRegistry
+from llmapi.protocol.chat import (
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionMessage,
+    ChatCompletionRequest,
+    ChatDelta,
+)
+from llmapi.protocol.common import Usage
+from llmapi.services.generation import Job, new_id, now, run_all, stream_all
+
+
+def _jobs(request: ChatCompletionRequest, default_max_tokens: int) -> list[Job]:
+    prompt = ChatPrompt(tuple(ChatMessage(role=m.role, content=m.text()) for m in request.messages))
+    max_tokens = request.requested_max_tokens() or default_max_tokens
+    return [
+        Job(prompt, request.to_sampling_params(max_tokens=max_tokens, seed_offset=i))
+        for i in range(request.n)
+    ]
+
+
+async def create_chat_completion(
+    *, request: ChatCompletionRequest, registry: ModelRegistry, default_max_tokens: int
+) -> ChatCompletion:
+    backend = registry.text(request.model)
+    results = await run_all(backend, _jobs(request, default_max_tokens))
+    return ChatCompletion(
+        id=new_id("chatcmpl"),
+        created=now(),
+        model=request.model,
+        choices=[
+            ChatChoice(index=i, message=ChatCompletionMessage(content=r.text), finish_reason=r.finish_reason)
+            for i, r in enumerate(results)
+        ],
+        usage=Usage.of(results[0].prompt_tokens, sum(r.completion_tokens for r in results)),
+    )
+
+
+async def stream_chat_completion(
+    *, request: ChatCompletionRequest, registry: ModelRegistry, default_max_tokens: int
+) -> AsyncIterator[ChatCompletionChunk]:
+    """Chunks as OpenAI sends them: a role delta per choice, content deltas, exactly one chunk with
+    finish_reason per choice, then (with stream_options.include_usage) a usage chunk with no choices."""
+    backend = registry.text(request.model)
+    include_usage = bool(request.stream_options and request.stream_options.include_usage)
+    chunk_id, created = new_id("chatcmpl"), now()
+
+    def chunk(choices: list[ChatChunkChoice], usage: Usage | None = None) -> ChatCompletionChunk:
+        return ChatCompletionChunk(
+            id=chunk_id, created=created, model=request.model, choices=choices, usage=usage
+        )
+
+    prompt_tokens, completion_tokens, started = 0, 0, False
+    async for index, piece in stream_all(backend, _jobs(request, default_max_tokens)):
+        if not started:
+            started = True
+            for i in range(request.n):
+                yield chunk([ChatChunkChoice(index=i, delta=ChatDelta(role="assistant", content=""))])
+        if piece.text or piece.finish_reason:
+            delta = ChatDelta(content=piece.text) if piece.text else ChatDelta()
+            yield chunk([ChatChunkChoice(index=index, delta=delta, finish_reason=piece.finish_reason)])
+        if piece.finish_reason:
+            prompt_tokens = piece.prompt_tokens
+            completion_tokens += piece.completion_tokens
+    if include_usage:
+        yield chunk([], Usage.of(prompt_tokens, completion_tokens))

@@ -1,0 +1,71 @@
+"""Text completions: prompts in, continuations (or a stream of them) out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from llmapi.backends.base import TextPrompt
+from llmapi.backends.registry import ModelRegistry
+from llmapi.protocol.common import Usage
+from llmapi.protocol.completions import Completion, CompletionChoice, CompletionRequest
+from llmapi.services.generation import Job, new_id, now, run_all, stream_all
+
+
+def _jobs(request: CompletionRequest, default_max_tokens: int) -> list[Job]:
+    """n jobs per prompt; choice index = prompt index * n + choice, as OpenAI numbers them."""
+    max_tokens = request.max_tokens or default_max_tokens
+    jobs = []
+    for prompt in request.prompts():
+        text_prompt = TextPrompt(text=prompt) if isinstance(prompt, str) else TextPrompt(token_ids=prompt)
+        jobs += [
+            Job(text_prompt, request.to_sampling_params(max_tokens=max_tokens, seed_offset=i))
+            for i in range(request.n)
+        ]
+    return jobs
+
+
+def _echo(request: CompletionRequest, job_index: int) -> str:
+    prompt = request.prompts()[job_index // request.n]
+    return prompt if request.echo and isinstance(prompt, str) else ""
+
+
+async def create_completion(
+    *, request: CompletionRequest, registry: ModelRegistry, default_max_tokens: int
+) -> Completion:
+    backend = registry.text(request.model)
+    results = await run_all(backend, _jobs(request, default_max_tokens))
+    prompt_tokens = sum(r.prompt_tokens for i, r in enumerate(results) if i % request.n == 0)
+    return Completion(
+        id=new_id("cmpl"),
+        created=now(),
+        model=request.model,
+        choices=[
+            CompletionChoice(index=i, text=_echo(request, i) + r.text, finish_reason=r.finish_reason)
+            for i, r in enumerate(results)
+        ],
+        usage=Usage.of(prompt_tokens, sum(r.completion_tokens for r in results)),
+    )
+
+
+async def stream_completion(
+    *, request: CompletionRequest, registry: ModelRegistry, default_max_tokens: int
+) -> AsyncIterator[Completion]:
+    backend = registry.text(request.model)
+    include_usage = bool(request.stream_options and request.stream_options.include_usage)
+    chunk_id, created = new_id("cmpl"), now()
+    prompt_tokens, completion_tokens = 0, 0
+    echoed: set[int] = set()
+    async for index, piece in stream_all(backend, _jobs(request, default_max_tokens)):
+        text = piece.text
+        if index not in echoed:
+            echoed.add(index)
+            text = _echo(request, index) + text
+        if text or piece.finish_reason:
+            choice = CompletionChoice(index=index, text=text, finish_reason=piece.finish_reason)
+            yield Completion(id=chunk_id, created=created, model=request.model, choices=[choice])
+        if piece.finish_reason:
+            prompt_tokens += piece.prompt_tokens if index % request.n == 0 else 0
+            completion_tokens += piece.completion_tokens
+    if include_usage:
+        usage = Usage.of(prompt_tokens, completion_tokens)
+        yield Completion(id=chunk_id, created=created, model=request.model, choices=[], usage=usage)

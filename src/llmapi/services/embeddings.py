@@ -1,0 +1,48 @@
+"""Embeddings: text (or token ids) in, vectors out, as floats or base64 like OpenAI's."""
+
+from __future__ import annotations
+
+import base64
+from array import array
+
+from llmapi.backends.registry import ModelRegistry
+from llmapi.errors import UnsupportedError
+from llmapi.protocol.common import PromptUsage
+from llmapi.protocol.embeddings import Embedding, EmbeddingList, EmbeddingRequest
+
+
+def _texts(request: EmbeddingRequest) -> list[str]:
+    items = request.input
+    if isinstance(items, str):
+        return [items]
+    if all(isinstance(item, str) for item in items):
+        return [str(item) for item in items]
+    raise UnsupportedError(
+        "Token-id input is not supported for embeddings by this server; send the text instead.", param="input"
+    )
+
+
+def _encode(vector: list[float], encoding_format: str) -> list[float] | str:
+    if encoding_format == "base64":
+        return base64.b64encode(array("f", vector).tobytes()).decode("ascii")
+    return vector
+
+
+async def create_embeddings(*, request: EmbeddingRequest, registry: ModelRegistry) -> EmbeddingList:
+    backend = registry.embedding(request.model)
+    texts = _texts(request)
+    result = await backend.embed(texts)
+    if request.dimensions is not None and result.vectors and request.dimensions != len(result.vectors[0]):
+        raise UnsupportedError(
+            f"The model '{request.model}' makes {len(result.vectors[0])}-dimensional embeddings and cannot "
+            f"shorten them to {request.dimensions}; leave 'dimensions' unset.",
+            param="dimensions",
+        )
+    return EmbeddingList(
+        data=[
+            Embedding(embedding=_encode(vector, request.encoding_format), index=i)
+            for i, vector in enumerate(result.vectors)
+        ],
+        model=request.model,
+        usage=PromptUsage(prompt_tokens=result.prompt_tokens, total_tokens=result.prompt_tokens),
+    )

@@ -1,0 +1,48 @@
+"""POST /v1/generate/text: the task endpoint for plain text generation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from llmapi.backends.base import TextPrompt
+from llmapi.backends.registry import ModelRegistry
+from llmapi.protocol.common import Usage
+from llmapi.protocol.generate import GenerateTextChunk, GenerateTextRequest, GenerateTextResponse
+from llmapi.services.generation import Job, new_id, now, run_all, stream_all
+
+
+def _job(request: GenerateTextRequest, default_max_tokens: int) -> Job:
+    params = request.to_sampling_params(max_tokens=request.max_tokens or default_max_tokens)
+    return Job(TextPrompt(text=request.prompt), params)
+
+
+async def generate_text(
+    *, request: GenerateTextRequest, registry: ModelRegistry, default_max_tokens: int
+) -> GenerateTextResponse:
+    backend = registry.text(request.model)
+    [result] = await run_all(backend, [_job(request, default_max_tokens)])
+    return GenerateTextResponse(
+        id=new_id("gen"),
+        created=now(),
+        model=backend.card.id,
+        output=result.text,
+        finish_reason=result.finish_reason,
+        usage=Usage.of(result.prompt_tokens, result.completion_tokens),
+    )
+
+
+async def stream_text(
+    *, request: GenerateTextRequest, registry: ModelRegistry, default_max_tokens: int
+) -> AsyncIterator[GenerateTextChunk]:
+    backend = registry.text(request.model)
+    chunk_id, created, model = new_id("gen"), now(), backend.card.id
+    async for _, piece in stream_all(backend, [_job(request, default_max_tokens)]):
+        usage = Usage.of(piece.prompt_tokens, piece.completion_tokens) if piece.finish_reason else None
+        yield GenerateTextChunk(
+            id=chunk_id,
+            created=created,
+            model=model,
+            output=piece.text,
+            finish_reason=piece.finish_reason,
+            usage=usage,
+        )
