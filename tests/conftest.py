@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from jsonschema import Draft202012Validator
+
+from tests.servers import RunningServer, llmapi_server
+
+SCHEMA_FILE = Path(__file__).parent / "data" / "openapi-subset.json"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One real server on the embedded defaults, shared by the whole session."""
+    with llmapi_server(tmp_path_factory.mktemp("server")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def client(server: RunningServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.api_url, api_key="not-needed-yet", max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def async_client(server: RunningServer) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=server.api_url, api_key="not-needed-yet", max_retries=0, timeout=120)
+
+
+def _allow_nullable(node: Any) -> Any:
+    """The spec marks some fields `nullable: true` the OpenAPI 3.0 way; JSON Schema spells it as a null branch."""
+    if isinstance(node, list):
+        return [_allow_nullable(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: _allow_nullable(value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable") is True:
+        return {"anyOf": [converted, {"type": "null"}]}
+    return converted
+
+
+class OpenAISchemas:
+    def __init__(self, document: dict[str, Any]) -> None:
+        self._document = _allow_nullable(document)
+
+    def validate(self, name: str, instance: Any) -> None:
+        root = {**self._document, "$ref": f"#/components/schemas/{name}"}
+        Draft202012Validator(root).validate(instance)
+
+
+@pytest.fixture(scope="session")
+def openai_schemas() -> OpenAISchemas:
+    return OpenAISchemas(json.loads(SCHEMA_FILE.read_text()))
