@@ -1,0 +1,102 @@
+"""Load causal language models for the in-process engine: built-in, Hugging Face ids, local directories."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Literal, cast
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from llmapi.backends.local.builtin import build_builtin_model
+from llmapi.config import ConfigError
+
+BUILTIN_PREFIX = "builtin:"
+_CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+_LOCAL_PATH_PREFIXES = ("/", "./", "../", "~", ".\\", "..\\")
+
+
+def pick_dtype(setting: Literal["auto", "float32", "bfloat16"]) -> torch.dtype:
+    """The dtype to run in: an explicit setting wins; `auto` takes bfloat16 where the hardware has it."""
+    if setting == "float32":
+        return torch.float32
+    if setting == "bfloat16":
+        return torch.bfloat16
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.bfloat16 if _cpu_has_native_bf16() else torch.float32
+
+
+def _cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU multiplies bfloat16 matrices natively; False where this cannot be told."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return not _CPU_BF16_FLAGS.isdisjoint(value.split())
+    return False
+
+
+def load_causal_lm(
+    source: str, dtype: torch.dtype, *, trust_remote_code: bool = False
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load a model and its tokenizer, in eval mode without gradients.
+
+    `source` is `builtin:NAME`, a Hugging Face model id, or a local directory.
+    """
+    if source.startswith(BUILTIN_PREFIX):
+        return build_builtin_model(source.removeprefix(BUILTIN_PREFIX), dtype)
+    location = _resolve(source)
+    try:
+        model = cast(
+            PreTrainedModel,
+            AutoModelForCausalLM.from_pretrained(location, dtype=dtype, trust_remote_code=trust_remote_code),
+        )
+        tokenizer = cast(
+            PreTrainedTokenizerBase,
+            AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code),
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        raise ConfigError(_load_failure_message(source, location, exc)) from exc
+    model.requires_grad_(False)
+    model.train(False)
+    return model, tokenizer
+
+
+def _resolve(source: str) -> str:
+    """A local path, expanded and checked to exist; a Hugging Face id, unchanged."""
+    if not source.startswith(_LOCAL_PATH_PREFIXES):
+        return source
+    path = Path(source).expanduser()
+    if not path.is_dir():
+        raise ConfigError(
+            f"model source '{source}' looks like a local path, but {path} is not a directory; "
+            "point `source` at a directory holding config.json, the weights and the tokenizer files"
+        )
+    return str(path)
+
+
+def _load_failure_message(source: str, location: str, exc: Exception) -> str:
+    reason = str(exc).rstrip(". \n")
+    if Path(location).is_dir():
+        return (
+            f"could not load the model in local directory {location}: {reason}. Check that it holds "
+            "config.json, the weights (*.safetensors or *.bin) and the tokenizer files"
+        )
+    return (
+        f"could not load model '{source}': {reason}. Check that it names an existing local directory, or a "
+        "Hugging Face model id that is reachable: the hub must be online, or the model already in the local "
+        "cache when HF_HUB_OFFLINE=1 is set"
+    )
+
+
+def configure_threads(threads: int | None) -> None:
+    """Set the threads torch computes with: the given count, or one per CPU. Safe to call again."""
+    torch.set_num_threads(threads or os.cpu_count() or 1)
