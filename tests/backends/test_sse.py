@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import pytest
+
+from llmapi.backends.sse import SSEDecoder, SSEError
+
+STREAM = (
+    ": keep-alive comment\n\n"
+    'data: {"a": "wörld ✓"}\n\n'
+    "event: message\r\nid: 7\r\ndata: first line\r\ndata: second line\r\n\r\n"
+    "retry: 1000\rdata:no space\r\r"
+    "data: [DONE]\n\n"
+).encode()
+EVENTS = ['{"a": "wörld ✓"}', "first line\nsecond line", "no space", "[DONE]"]
+
+
+def test_events_whole() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(STREAM) + decoder.flush() == EVENTS
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 13])
+def test_events_split_at_every_boundary(size: int) -> None:
+    decoder = SSEDecoder()
+    events: list[str] = []
+    for start in range(0, len(STREAM), size):
+        events += decoder.feed(STREAM[start : start + size])
+    assert events + decoder.flush() == EVENTS
+
+
+def test_crlf_split_between_reads_is_one_line_end() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\r") == []
+    assert decoder.feed(b"\ndata: b\r") == []
+    assert decoder.feed(b"\n\r") == ["a\nb"]
+    assert decoder.feed(b"\n") == []
+    assert decoder.flush() == []
+
+
+def test_flush_dispatches_an_unterminated_event() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: [DONE]") == []
+    assert decoder.flush() == ["[DONE]"]
+
+
+def test_oversized_event_is_refused() -> None:
+    decoder = SSEDecoder(max_event_chars=64)
+    with pytest.raises(SSEError, match="longer than 64"):
+        decoder.feed(b"data: " + b"x" * 100)
+    decoder = SSEDecoder(max_event_chars=64)
+    with pytest.raises(SSEError, match="longer than 64"):
+        decoder.feed(b"data: " + b"x" * 40 + b"\ndata: " + b"y" * 40 + b"\n")
