@@ -25,7 +25,7 @@ def build_backend(spec: ModelSpec, settings: Settings) -> Backend:
     install (no torch) can serve remote models."""
     threads = settings.engine.threads
     if spec.backend == "openai":
-        from llmapi.backends.openai_compat import OpenAICompatBackend
+        from llmapi.backends.remote.openai_compat import OpenAICompatBackend
 
         return OpenAICompatBackend(spec)
     if spec.backend == "vader":

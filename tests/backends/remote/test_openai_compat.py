@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from llmapi.backends.base import ChatMessage, ChatPrompt, GenerationChunk, Prompt, TextPrompt
-from llmapi.backends.openai_compat import OpenAICompatBackend
+from llmapi.backends.remote.openai_compat import OpenAICompatBackend
 from llmapi.config import ConfigError, ModelSpec
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.errors import (

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmapi.backends.sse import SSEDecoder, SSEError
+from llmapi.backends.remote.sse import SSEDecoder, SSEError
 
 STREAM = (
     ": keep-alive comment\n\n"

@@ -19,9 +19,9 @@ from llmapi.backends.base import (
     ModelCard,
     Prompt,
 )
-from llmapi.backends.openai_errors import UpstreamErrors
-from llmapi.backends.openai_options import OpenAICompatOptions
-from llmapi.backends.openai_responses import CompletionStream, parse_embeddings
+from llmapi.backends.remote.options import OpenAICompatOptions
+from llmapi.backends.remote.responses import CompletionStream, parse_embeddings
+from llmapi.backends.remote.upstream_errors import UpstreamErrors
 from llmapi.config import ConfigError, ModelSpec, Task
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.errors import InvalidRequestError, ServiceUnavailableError, WrongTaskError

@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 
 from llmapi.backends.base import Embeddings, GenerationChunk
-from llmapi.backends.openai_errors import UpstreamErrors
-from llmapi.backends.sse import SSEDecoder
+from llmapi.backends.remote.sse import SSEDecoder
+from llmapi.backends.remote.upstream_errors import UpstreamErrors
 from llmapi.engine.request_output import FinishReason
 
 logger = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from llmapi.backends.sse import SSEError
+from llmapi.backends.remote.sse import SSEError
 from llmapi.errors import (
     APIError,
     ContextLengthExceededError,

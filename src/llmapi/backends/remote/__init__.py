@@ -1,0 +1,1 @@
+"""Models served by another process over HTTP: any OpenAI-compatible server."""
