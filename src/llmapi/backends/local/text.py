@@ -1,0 +1,159 @@
+"""Text generation in this process: a Hugging Face causal LM behind the continuous-batching engine."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import torch
+
+from llmapi.backends.base import ChatPrompt, GenerationChunk, ModelCard, Prompt
+from llmapi.backends.local import loader
+from llmapi.backends.local.builtin import BUILTIN_NOTICE
+from llmapi.config import ConfigError, EngineSettings, ModelSpec
+from llmapi.engine.async_engine import AsyncEngine
+from llmapi.engine.engine_stats import EngineStats
+from llmapi.engine.llm_engine import LLMEngine
+from llmapi.engine.sampling_params import SamplingParams
+from llmapi.errors import ContextLengthExceededError, InvalidRequestError, ServiceUnavailableError
+
+logger = logging.getLogger(__name__)
+
+LoadCausalLM = Callable[[str, torch.dtype], tuple[Any, Any]]
+
+
+class LocalTextBackend:
+    """A TextGenerationBackend running a causal LM on this machine's CPU (or whatever torch uses)."""
+
+    def __init__(
+        self, spec: ModelSpec, engine_settings: EngineSettings, *, load: LoadCausalLM | None = None
+    ) -> None:
+        if spec.source is None:
+            raise ConfigError(f"model '{spec.id}' needs a source: a Hugging Face id, a directory or builtin:")
+        self._spec = spec
+        self._source = spec.source
+        self._settings = engine_settings
+        self._load = load or loader.load_causal_lm
+        self._created = int(time.time())
+        self._context_length: int | None = None
+        self._tokenizer: Any = None
+        self._engine: AsyncEngine | None = None
+
+    @property
+    def card(self) -> ModelCard:
+        return ModelCard(
+            id=self._spec.id,
+            task="text-generation",
+            owned_by="llmapi",
+            created=self._created,
+            context_length=self._context_length,
+        )
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            raise ServiceUnavailableError(f"The model '{self._spec.id}' is still loading; retry in a moment.")
+        return self._tokenizer
+
+    async def start(self) -> None:
+        if self._engine is not None:
+            return
+        if self._source.startswith("builtin:"):
+            logger.warning(BUILTIN_NOTICE)
+        model, tokenizer = await asyncio.to_thread(self._load_model)
+        engine = LLMEngine(
+            model,
+            tokenizer,
+            vocab_size=len(tokenizer),
+            eos_token_id=tokenizer.eos_token_id,
+            max_batch_size=self._settings.max_batch_size,
+        )
+        self._tokenizer = tokenizer
+        self._context_length = engine.max_model_len
+        self._engine = AsyncEngine(engine, max_waiting=self._settings.max_waiting)
+        self._engine.start()
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.close()
+            self._engine = None
+
+    def stats(self) -> EngineStats:
+        if self._engine is None:
+            return EngineStats(running=0, waiting=0)
+        return self._engine.stats()
+
+    def count_tokens(self, prompt: Prompt) -> int:
+        return len(self._encode(prompt))
+
+    async def generate(self, prompt: Prompt, params: SamplingParams) -> AsyncIterator[GenerationChunk]:
+        if self._engine is None or self._context_length is None:
+            raise ServiceUnavailableError(f"The model '{self._spec.id}' is not running; retry in a moment.")
+        token_ids = self._encode(prompt)
+        params = self._fit_to_context(len(token_ids), params, self._context_length, _param(prompt))
+        # aclosing: when our consumer stops early, the engine hears of it now, not when garbage is collected.
+        async with contextlib.aclosing(self._engine.generate(token_ids, params, uuid.uuid4().hex)) as outputs:
+            async for output in outputs:
+                if output.text or output.finished:
+                    yield GenerationChunk(
+                        text=output.text,
+                        finish_reason=output.finish_reason,
+                        prompt_tokens=output.prompt_tokens,
+                        completion_tokens=output.completion_tokens,
+                    )
+
+    def _load_model(self) -> tuple[Any, Any]:
+        loader.configure_threads(self._settings.threads)
+        return self._load(self._source, loader.pick_dtype(self._settings.dtype))
+
+    def _encode(self, prompt: Prompt) -> list[int]:
+        tokenizer = self.tokenizer
+        if isinstance(prompt, ChatPrompt):
+            token_ids = tokenizer.encode(self._render_chat(prompt), add_special_tokens=False)
+        elif prompt.token_ids is not None:
+            token_ids = list(prompt.token_ids)
+            if any(not 0 <= t < len(tokenizer) for t in token_ids):
+                raise InvalidRequestError(
+                    f"prompt token ids must be between 0 and {len(tokenizer) - 1} for this model.",
+                    param="prompt",
+                )
+        else:
+            token_ids = tokenizer.encode(prompt.text or "", add_special_tokens=False)
+        if not token_ids:
+            start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+            token_ids = [start]
+        return [int(t) for t in token_ids]
+
+    def _render_chat(self, prompt: ChatPrompt) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise InvalidRequestError(
+                f"The model '{self._spec.id}' has no chat template; use /v1/completions with a text prompt.",
+                param="messages",
+            )
+        messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
+        text: str = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return text
+
+    @staticmethod
+    def _fit_to_context(
+        prompt_tokens: int, params: SamplingParams, context_length: int, param: str
+    ) -> SamplingParams:
+        """A generation ends where the context ends ("length"); a prompt that leaves no room is refused."""
+        if prompt_tokens >= context_length:
+            raise ContextLengthExceededError(
+                f"This model's maximum context length is {context_length} tokens, but the {param} has "
+                f"{prompt_tokens} tokens, leaving no room to generate. Shorten the {param}.",
+                param=param,
+            )
+        room = context_length - prompt_tokens
+        return params if params.max_tokens <= room else dataclasses.replace(params, max_tokens=room)
+
+
+def _param(prompt: Prompt) -> str:
+    return "messages" if isinstance(prompt, ChatPrompt) else "prompt"

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from collections.abc import Sequence as TokenIds
+from typing import Any
+
+from llmapi.engine.incremental_detokenizer import TokenDecoder
+from llmapi.engine.model_runner import ModelRunner
+from llmapi.engine.request_output import RequestOutput
+from llmapi.engine.sampler import Sampler
+from llmapi.engine.sampling_params import SamplingParams
+from llmapi.engine.scheduler import Scheduler
+from llmapi.engine.sequence import Sequence
+from llmapi.errors import ContextLengthExceededError
+
+
+class LLMEngine:
+    """Continuous batching over one causal LM. Not thread-safe: one thread drives it (see AsyncEngine)."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: TokenDecoder,
+        *,
+        vocab_size: int,
+        eos_token_id: int | None,
+        max_batch_size: int,
+        max_prefill_tokens: int = 2048,
+        seed: int | None = None,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.eos_token_id = eos_token_id
+        self.model_runner = ModelRunner(model, vocab_size=vocab_size, max_batch_size=max_batch_size)
+        self.scheduler = Scheduler(max_batch_size=max_batch_size, max_prefill_tokens=max_prefill_tokens)
+        self.sampler = Sampler(seed)
+
+    @property
+    def max_model_len(self) -> int:
+        return self.model_runner.max_model_len
+
+    def add_request(self, request_id: str, prompt_token_ids: TokenIds[int], params: SamplingParams) -> None:
+        needed = len(prompt_token_ids) + params.max_tokens
+        if needed > self.max_model_len:
+            raise ContextLengthExceededError(
+                f"the prompt has {len(prompt_token_ids)} tokens and max_tokens is {params.max_tokens}, "
+                f"{needed} in all, but the model's context is {self.max_model_len} tokens; "
+                "shorten the prompt or lower max_tokens",
+                param="max_tokens",
+            )
+        seq = Sequence(
+            request_id, prompt_token_ids, params, decoder=self.tokenizer, eos_token_id=self.eos_token_id
+        )
+        self.scheduler.add(seq)
+
+    def abort_request(self, request_id: str) -> bool:
+        """Stop a request; its slot is free at the next step. False if it was unknown or already done."""
+        return self.scheduler.abort(request_id) is not None
+
+    def abort_running(self) -> list[str]:
+        """Stop every running request (after a failed step); returns their ids."""
+        return [seq.request_id for seq in self.scheduler.abort_running()]
+
+    def has_unfinished(self) -> bool:
+        return self.scheduler.has_unfinished()
+
+    def step(self) -> list[RequestOutput]:
+        batch = self.scheduler.schedule()
+        if batch.empty:
+            return []
+        logits = self.model_runner.run(batch)
+        token_ids = self.sampler(logits, batch.sequences)
+        outputs = self.scheduler.postprocess(batch.sequences, token_ids)
+        if not self.scheduler.has_unfinished():
+            self.model_runner.release_memory()
+        return outputs

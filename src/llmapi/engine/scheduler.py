@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from collections.abc import Sequence as Items
+
+from llmapi.engine.request_output import RequestOutput
+from llmapi.engine.scheduled_batch import ScheduledBatch
+from llmapi.engine.sequence import Sequence, SequenceStatus
+
+
+class Scheduler:
+    """A waiting queue and a running batch of at most `max_batch_size` sequences, one KV cache slot each.
+
+    Every step decodes all running sequences and admits waiting ones (first come, first served) while slots
+    are free and their prompts fit `max_prefill_tokens`; a prompt longer than that is admitted alone.
+    """
+
+    def __init__(self, *, max_batch_size: int, max_prefill_tokens: int = 2048) -> None:
+        if max_batch_size < 1 or max_prefill_tokens < 1:
+            raise ValueError("max_batch_size and max_prefill_tokens must be at least 1")
+        self.max_batch_size = max_batch_size
+        self.max_prefill_tokens = max_prefill_tokens
+        self.waiting: deque[Sequence] = deque()
+        self.running: list[Sequence] = []
+        self._free_slots = list(range(max_batch_size))
+
+    @property
+    def num_waiting(self) -> int:
+        return len(self.waiting)
+
+    def has_unfinished(self) -> bool:
+        return bool(self.waiting or self.running)
+
+    def add(self, seq: Sequence) -> None:
+        if seq.status is not SequenceStatus.WAITING:
+            raise ValueError(f"sequence {seq.request_id} was already scheduled")
+        self.waiting.append(seq)
+
+    def schedule(self) -> ScheduledBatch:
+        decode = tuple(self.running)
+        prefill: list[Sequence] = []
+        prefill_tokens = 0
+        while self.waiting and self._free_slots:
+            seq = self.waiting[0]
+            if prefill and prefill_tokens + seq.num_prompt_tokens > self.max_prefill_tokens:
+                break
+            self.waiting.popleft()
+            seq.slot = heapq.heappop(self._free_slots)
+            seq.status = SequenceStatus.RUNNING
+            self.running.append(seq)
+            prefill.append(seq)
+            prefill_tokens += seq.num_prompt_tokens
+        return ScheduledBatch(decode=decode, prefill=tuple(prefill))
+
+    def abort(self, request_id: str) -> Sequence | None:
+        """Drop a request wherever it is; its slot is free for the next step. Returns it if it was known."""
+        for seq in self.waiting:
+            if seq.request_id == request_id:
+                self.waiting.remove(seq)
+                seq.status = SequenceStatus.FINISHED
+                return seq
+        for seq in self.running:
+            if seq.request_id == request_id:
+                self._release(seq)
+                return seq
+        return None
+
+    def abort_running(self) -> list[Sequence]:
+        """Drop every running sequence (after a failed step, their cache state is unknown)."""
+        aborted = list(self.running)
+        for seq in aborted:
+            self._release(seq)
+        return aborted
+
+    def postprocess(self, seqs: Items[Sequence], token_ids: Items[int]) -> list[RequestOutput]:
+        """Append each sequence's new token; finished sequences leave the batch and free their slot."""
+        if len(seqs) != len(token_ids):
+            raise ValueError(f"{len(seqs)} sequences but {len(token_ids)} sampled tokens")
+        outputs = []
+        for seq, token_id in zip(seqs, token_ids, strict=True):
+            output = seq.append_token(token_id)
+            if seq.is_finished:
+                self._release(seq)
+            outputs.append(output)
+        return outputs
+
+    def _release(self, seq: Sequence) -> None:
+        self.running.remove(seq)
+        seq.status = SequenceStatus.FINISHED
+        if seq.slot is not None:
+            heapq.heappush(self._free_slots, seq.slot)
+            seq.slot = None

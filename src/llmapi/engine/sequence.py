@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from collections.abc import Sequence as TokenIds
+from enum import Enum, auto
+
+import torch
+
+from llmapi.engine.incremental_detokenizer import IncrementalDetokenizer, TokenDecoder
+from llmapi.engine.request_output import FinishReason, RequestOutput
+from llmapi.engine.sampling_params import SamplingParams
+
+
+class SequenceStatus(Enum):
+    WAITING = auto()
+    RUNNING = auto()
+    FINISHED = auto()
+
+
+class Sequence:
+    """One request as the engine sees it: its tokens, how to sample it, and the text it has streamed."""
+
+    def __init__(
+        self,
+        request_id: str,
+        prompt_token_ids: TokenIds[int],
+        params: SamplingParams,
+        *,
+        decoder: TokenDecoder,
+        eos_token_id: int | None,
+    ) -> None:
+        if not prompt_token_ids:
+            raise ValueError("a sequence needs at least one prompt token")
+        self.request_id = request_id
+        self.prompt_token_ids = list(prompt_token_ids)
+        self.output_token_ids: list[int] = []
+        self.params = params
+        self.status = SequenceStatus.WAITING
+        self.slot: int | None = None
+        self.finish_reason: FinishReason | None = None
+        self.generator: torch.Generator | None = None
+        if params.seed is not None:
+            self.generator = torch.Generator().manual_seed(params.seed)
+        self._eos_token_id = eos_token_id
+        self._detokenizer = IncrementalDetokenizer(decoder, self.prompt_token_ids)
+        self._text = ""  # all text produced so far, cut at a stop string
+        self._emitted = 0  # how much of _text has been streamed
+
+    @property
+    def num_prompt_tokens(self) -> int:
+        return len(self.prompt_token_ids)
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.prompt_token_ids) + len(self.output_token_ids)
+
+    @property
+    def last_token_id(self) -> int:
+        return self.output_token_ids[-1] if self.output_token_ids else self.prompt_token_ids[-1]
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status is SequenceStatus.FINISHED
+
+    @property
+    def text(self) -> str:
+        """The completion text so far (including any tail still held back)."""
+        return self._text
+
+    def append_token(self, token_id: int) -> RequestOutput:
+        """Record a sampled token; return the text it releases and, if it ends the sequence, why."""
+        self.output_token_ids.append(token_id)
+        finish: FinishReason | None = None
+        if token_id == self._eos_token_id and not self.params.ignore_eos:
+            finish = "stop"
+        else:
+            self._text += self._detokenizer.push(token_id)
+            if len(self.output_token_ids) >= self.params.max_tokens:
+                finish = "length"
+        if finish is not None:
+            self._text += self._detokenizer.flush()
+        if self._cut_at_stop_string():
+            finish = "stop"
+        if finish is not None:
+            self.finish(finish)
+            release = len(self._text)
+        else:
+            release = len(self._text) - self._held_back()
+        delta = self._text[self._emitted : release]
+        self._emitted = max(self._emitted, release)
+        return RequestOutput(
+            request_id=self.request_id,
+            text=delta,
+            token_ids=(token_id,),
+            prompt_tokens=self.num_prompt_tokens,
+            completion_tokens=len(self.output_token_ids),
+            finish_reason=self.finish_reason,
+        )
+
+    def finish(self, reason: FinishReason) -> None:
+        self.status = SequenceStatus.FINISHED
+        self.finish_reason = reason
+
+    def _cut_at_stop_string(self) -> bool:
+        """Truncate the text before the first stop string; True if one was found.
+
+        A stop string can only start in the text not yet streamed: anything that could begin one is held back.
+        """
+        hits = [i for stop in self.params.stop if (i := self._text.find(stop, self._emitted)) >= 0]
+        if not hits:
+            return False
+        self._text = self._text[: min(hits)]
+        return True
+
+    def _held_back(self) -> int:
+        """Length of the longest unstreamed tail that could be the start of a stop string."""
+        pending = len(self._text) - self._emitted
+        longest = 0
+        for stop in self.params.stop:
+            for size in range(min(len(stop) - 1, pending), longest, -1):
+                if self._text.endswith(stop[:size]):
+                    longest = size
+                    break
+        return longest

@@ -1,0 +1,91 @@
+"""An attention function for transformers' AttentionInterface that owns the KV cache.
+
+The model is called with the tokens of several sequences packed in one row. This function writes each
+token's key and value into its sequence's cache slot, then attends: decoding tokens over their slot's
+valid prefix (one batched call), prompt tokens causally over their own prompt.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.nn.functional import scaled_dot_product_attention
+from transformers import AttentionInterface
+
+from llmapi.engine.forward_batch import ForwardBatch
+
+SLOT_ATTENTION = "llmapi_slot_attention"
+FORWARD_BATCH_KWARG = "llmapi_forward_batch"
+
+
+def register_slot_attention() -> None:
+    """Make SLOT_ATTENTION known to transformers (idempotent)."""
+    AttentionInterface.register(SLOT_ATTENTION, slot_attention)
+
+
+def slot_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,  # [1, heads, tokens, head_dim]
+    key: torch.Tensor,  # [1, kv_heads, tokens, head_dim]
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    batch = kwargs.get(FORWARD_BATCH_KWARG)
+    if not isinstance(batch, ForwardBatch):
+        raise RuntimeError(f"{SLOT_ATTENTION} runs only inside ModelRunner, which passes a ForwardBatch")
+    if query.shape[0] != 1:
+        raise RuntimeError(f"{SLOT_ATTENTION} expects the tokens packed in one row, got {query.shape[0]}")
+    layer: int = getattr(module, "layer_idx", -1)
+    cache_keys, cache_values = batch.cache.keys[layer], batch.cache.values[layer]
+    cache_keys[batch.token_slots, :, batch.token_positions] = key[0].transpose(0, 1)
+    cache_values[batch.token_slots, :, batch.token_positions] = value[0].transpose(0, 1)
+    grouped = key.shape[1] != query.shape[1]
+
+    outputs: list[torch.Tensor] = []
+    if batch.num_decode:
+        outputs.append(_decode_attention(batch, query, cache_keys, cache_values, scaling, grouped))
+    for start, length in batch.prefill_spans:
+        end = start + length
+        out = scaled_dot_product_attention(
+            query[:, :, start:end],
+            key[:, :, start:end],
+            value[:, :, start:end],
+            is_causal=True,
+            scale=scaling,
+            enable_gqa=grouped,
+        )
+        outputs.append(out.transpose(1, 2))
+    return torch.cat(outputs, dim=1) if len(outputs) > 1 else outputs[0], None
+
+
+def _decode_attention(
+    batch: ForwardBatch,
+    query: torch.Tensor,
+    cache_keys: torch.Tensor,
+    cache_values: torch.Tensor,
+    scaling: float | None,
+    grouped: bool,
+) -> torch.Tensor:
+    """One query per decoding sequence, attending over its slot; returns [1, num_decode, heads, head_dim]."""
+    queries = query[0, :, : batch.num_decode].transpose(0, 1).unsqueeze(2)  # [num_decode, heads, 1, dim]
+    if not batch.decode_rows_in_order:
+        # Scatter the queries to their slots so the cache is read as a view, never copied.
+        rows = queries.new_zeros((batch.decode_rows, *queries.shape[1:]))
+        rows[batch.decode_slots] = queries
+        queries = rows
+    length = batch.decode_length
+    out = scaled_dot_product_attention(
+        queries,
+        cache_keys[: batch.decode_rows, :, :length],
+        cache_values[: batch.decode_rows, :, :length],
+        attn_mask=batch.decode_mask,
+        scale=scaling,
+        enable_gqa=grouped,
+    )
+    if not batch.decode_rows_in_order:
+        out = out[batch.decode_slots]
+    return out.squeeze(2).unsqueeze(0)

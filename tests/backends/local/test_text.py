@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+import llmapi.backends.local
+from llmapi.backends.base import (
+    ChatMessage,
+    ChatPrompt,
+    GenerationChunk,
+    TextGenerationBackend,
+    TextPrompt,
+)
+from llmapi.backends.local.text import LocalTextBackend
+from llmapi.config import EngineSettings, ModelSpec
+from llmapi.engine.sampling_params import SamplingParams
+from llmapi.errors import ContextLengthExceededError, InvalidRequestError, ServerOverloadedError
+
+ASSETS = Path(llmapi.backends.local.__file__).parent / "assets" / "gpt2-124m-random"
+CONTEXT = 64
+SPEC = ModelSpec(id="tiny", task="text-generation", backend="transformers", source="tiny-test-model")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models gain nothing from a second thread, and lose a lot when another process holds the core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_load() -> Callable[[str, torch.dtype], tuple[Any, Any]]:
+    """A loader returning a 2-layer GPT-2 (vocabulary larger than the tokenizer's, as the builtin's)."""
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(ASSETS)
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=len(tokenizer) + 64, n_positions=CONTEXT)
+    model = GPT2LMHeadModel(config).eval()
+    return lambda source, dtype: (model.to(dtype), tokenizer)
+
+
+@pytest.fixture
+async def backend(
+    tiny_load: Callable[[str, torch.dtype], tuple[Any, Any]],
+) -> AsyncIterator[LocalTextBackend]:
+    backend = LocalTextBackend(
+        SPEC, EngineSettings(dtype="float32", max_batch_size=2, max_waiting=1), load=tiny_load
+    )
+    await backend.start()
+    yield backend
+    await backend.close()
+
+
+async def collect(stream: AsyncIterator[GenerationChunk]) -> list[GenerationChunk]:
+    return [chunk async for chunk in stream]
+
+
+async def test_it_is_a_text_generation_backend_with_a_card(backend: LocalTextBackend) -> None:
+    typed: TextGenerationBackend = backend  # the protocol is checked statically
+    card = typed.card
+    assert (card.id, card.task, card.owned_by, card.context_length) == (
+        "tiny",
+        "text-generation",
+        "llmapi",
+        CONTEXT,
+    )
+    assert backend.card.created == card.created
+
+
+async def test_a_chat_prompt_uses_the_chat_template_and_streams_to_a_final_chunk(
+    backend: LocalTextBackend,
+) -> None:
+    prompt = ChatPrompt(messages=(ChatMessage(role="user", content="Say hi"),))
+    expected_prompt = backend.tokenizer.encode("<|im_start|>user\nSay hi<|im_end|>\n<|im_start|>assistant\n")
+    assert backend.count_tokens(prompt) == len(expected_prompt)
+    chunks = await collect(backend.generate(prompt, SamplingParams(max_tokens=8, ignore_eos=True)))
+    final = chunks[-1]
+    assert final.finish_reason == "length"
+    assert (final.prompt_tokens, final.completion_tokens) == (len(expected_prompt), 8)
+    assert all(chunk.finish_reason is None for chunk in chunks[:-1])
+
+
+async def test_text_and_token_id_prompts_give_the_same_greedy_text(backend: LocalTextBackend) -> None:
+    params = SamplingParams(max_tokens=6, temperature=0.0, ignore_eos=True)
+    ids = tuple(backend.tokenizer.encode("def main():"))
+    from_text = await collect(backend.generate(TextPrompt(text="def main():"), params))
+    from_ids = await collect(backend.generate(TextPrompt(token_ids=ids), params))
+    assert "".join(c.text for c in from_text) == "".join(c.text for c in from_ids)
+
+
+async def test_an_empty_prompt_starts_from_the_bos_token(backend: LocalTextBackend) -> None:
+    assert backend.count_tokens(TextPrompt(text="")) == 1
+    chunks = await collect(
+        backend.generate(TextPrompt(text=""), SamplingParams(max_tokens=2, ignore_eos=True))
+    )
+    assert chunks[-1].prompt_tokens == 1
+
+
+async def test_a_prompt_that_fills_the_context_is_refused_before_any_chunk(backend: LocalTextBackend) -> None:
+    stream = backend.generate(TextPrompt(token_ids=(5,) * CONTEXT), SamplingParams(max_tokens=1))
+    with pytest.raises(ContextLengthExceededError) as refused:
+        await anext(stream)
+    assert refused.value.param == "prompt"
+    assert str(CONTEXT) in refused.value.message
+    assert "Shorten the prompt" in refused.value.message
+
+
+async def test_a_generation_ends_where_the_context_ends(backend: LocalTextBackend) -> None:
+    params = SamplingParams(max_tokens=50, ignore_eos=True)
+    chunks = [chunk async for chunk in backend.generate(TextPrompt(token_ids=(5,) * (CONTEXT - 4)), params)]
+    assert chunks[-1].finish_reason == "length"
+    assert chunks[-1].completion_tokens == 4
+
+
+async def test_a_chat_that_does_not_fit_names_messages(backend: LocalTextBackend) -> None:
+    prompt = ChatPrompt(messages=(ChatMessage(role="user", content="word " * 100),))
+    with pytest.raises(ContextLengthExceededError) as refused:
+        await anext(backend.generate(prompt, SamplingParams(max_tokens=1)))
+    assert refused.value.param == "messages"
+
+
+async def test_token_ids_outside_the_vocabulary_are_refused(backend: LocalTextBackend) -> None:
+    with pytest.raises(InvalidRequestError, match="between 0 and 8191"):
+        await anext(backend.generate(TextPrompt(token_ids=(8192,)), SamplingParams()))
+
+
+async def test_a_full_queue_is_refused_and_closing_streams_frees_capacity(backend: LocalTextBackend) -> None:
+    long = SamplingParams(max_tokens=60, ignore_eos=True)
+    running = [backend.generate(TextPrompt(text="a"), long) for _ in range(2)]
+    for stream in running:
+        await anext(stream)
+    waiting = backend.generate(TextPrompt(text="a"), long)
+    waiting_first = asyncio.create_task(anext(waiting))
+    await asyncio.sleep(
+        0
+    )  # the waiting request is submitted: max_batch_size=2 running, max_waiting=1 waiting
+    with pytest.raises(ServerOverloadedError):
+        await anext(backend.generate(TextPrompt(text="a"), long))
+    for stream in running:
+        await stream.aclose()
+    await waiting_first
+    await waiting.aclose()
+    chunks = await collect(
+        backend.generate(TextPrompt(text="a"), SamplingParams(max_tokens=2, ignore_eos=True))
+    )
+    assert chunks[-1].finish_reason == "length"
+
+
+async def test_the_builtin_model_loads_says_it_is_random_and_generates(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spec = ModelSpec(
+        id="gpt2-124m-random",
+        task="text-generation",
+        backend="transformers",
+        source="builtin:gpt2-124m-random",
+    )
+    backend = LocalTextBackend(spec, EngineSettings(max_batch_size=2))
+    with caplog.at_level(logging.WARNING, logger="llmapi.backends.local.text"):
+        await backend.start()
+    try:
+        assert "random weights" in caplog.text
+        assert backend.card.context_length == 1024
+        prompt = ChatPrompt(messages=(ChatMessage(role="user", content="Hello"),))
+        chunks = await collect(backend.generate(prompt, SamplingParams(max_tokens=4, ignore_eos=True)))
+        assert chunks[-1].completion_tokens == 4
+    finally:
+        await backend.close()

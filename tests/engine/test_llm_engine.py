@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from llmapi.engine.llm_engine import LLMEngine
+from llmapi.engine.request_output import RequestOutput
+from llmapi.engine.sampling_params import SamplingParams
+from llmapi.errors import ContextLengthExceededError
+
+GREEDY = SamplingParams(max_tokens=24, temperature=0.0, ignore_eos=True)
+
+EngineFactory = Callable[..., LLMEngine]
+Reference = Callable[[Any, list[int], int], list[int]]
+
+
+def run_to_end(
+    engine: LLMEngine, collected: dict[str, list[RequestOutput]] | None = None
+) -> dict[str, list[RequestOutput]]:
+    collected = collected if collected is not None else defaultdict(list)
+    while engine.has_unfinished():
+        for output in engine.step():
+            collected[output.request_id].append(output)
+    return collected
+
+
+def tokens(outputs: list[RequestOutput]) -> list[int]:
+    return [t for o in outputs for t in o.token_ids]
+
+
+def test_batched_greedy_matches_hf_generate_while_requests_join_and_leave(
+    make_engine: EngineFactory, model: Any, tokenizer: Any, hf_greedy: Reference
+) -> None:
+    prompts = {
+        "first": tokenizer.encode("def fill(text, width=70):"),
+        "second": tokenizer.encode("import re"),
+        "third": tokenizer.encode("    return '\\n'.join(lines) if lines else text"),
+    }
+    expected = {name: hf_greedy(model, prompt, GREEDY.max_tokens) for name, prompt in prompts.items()}
+    engine = make_engine()
+    collected: dict[str, list[RequestOutput]] = defaultdict(list)
+    batch_sizes = []
+
+    def step() -> None:
+        outputs = engine.step()
+        batch_sizes.append(len(outputs))
+        for output in outputs:
+            collected[output.request_id].append(output)
+
+    engine.add_request("first", prompts["first"], GREEDY)
+    step()
+    step()
+    engine.add_request("second", prompts["second"], GREEDY)
+    engine.add_request("sampled-1", prompts["second"], SamplingParams(max_tokens=6, ignore_eos=True))
+    for _ in range(4):
+        step()
+    engine.add_request("third", prompts["third"], GREEDY)
+    sampled = SamplingParams(max_tokens=40, top_p=0.9, top_k=20, ignore_eos=True)
+    engine.add_request("sampled-2", prompts["first"], sampled)
+    while engine.has_unfinished():
+        step()
+
+    assert {name: tokens(collected[name]) for name in prompts} == expected
+    # Joined at steps 3 and 7; sampled-1 leaves after its 6th token (step 8), "first" after its 24th.
+    assert batch_sizes[:9] == [1, 1, 3, 3, 3, 3, 5, 5, 4]
+    assert batch_sizes[23:25] == [4, 3]
+    assert engine.scheduler.running == []
+    assert engine.model_runner.cache.capacity == (0, 0)
+
+
+def test_greedy_is_the_same_alone_and_inside_a_batch_of_sampled_requests(
+    make_engine: EngineFactory, tokenizer: Any
+) -> None:
+    prompt = tokenizer.encode("class TextWrapper:")
+    alone = make_engine()
+    alone.add_request("greedy", prompt, GREEDY)
+    crowded = make_engine()
+    for i in range(5):
+        crowded.add_request(
+            f"noise-{i}", tokenizer.encode(f"x = {i}" * (i + 1)), SamplingParams(max_tokens=30)
+        )
+    crowded.add_request("greedy", prompt, GREEDY)
+    assert tokens(run_to_end(alone)["greedy"]) == tokens(run_to_end(crowded)["greedy"])
+
+
+def test_a_seed_reproduces_a_sample_whatever_else_runs(make_engine: EngineFactory, tokenizer: Any) -> None:
+    prompt = tokenizer.encode("def shorten(text, width):")
+    seeded = SamplingParams(max_tokens=20, seed=7, ignore_eos=True)
+    alone = make_engine()
+    alone.add_request("seeded", prompt, seeded)
+    crowded = make_engine()
+    crowded.add_request("other", prompt, SamplingParams(max_tokens=30, ignore_eos=True))
+    crowded.step()
+    crowded.add_request("seeded", prompt, seeded)
+    first = tokens(run_to_end(alone)["seeded"])
+    assert tokens(run_to_end(crowded)["seeded"]) == first
+    other_seed = make_engine()
+    other_seed.add_request("seeded", prompt, SamplingParams(max_tokens=20, seed=8, ignore_eos=True))
+    assert tokens(run_to_end(other_seed)["seeded"]) != first
+
+
+def test_max_tokens_ends_with_length_and_counts_tokens(make_engine: EngineFactory, tokenizer: Any) -> None:
+    engine = make_engine()
+    prompt = tokenizer.encode("import textwrap")
+    engine.add_request("r", prompt, SamplingParams(max_tokens=5, ignore_eos=True))
+    outputs = run_to_end(engine)["r"]
+    assert [o.finish_reason for o in outputs] == [None] * 4 + ["length"]
+    assert (outputs[-1].prompt_tokens, outputs[-1].completion_tokens) == (len(prompt), 5)
+
+
+def test_a_stop_string_spanning_two_tokens_cuts_the_text(make_engine: EngineFactory, tokenizer: Any) -> None:
+    prompt = tokenizer.encode("def dedent(text):")
+    engine = make_engine()
+    engine.add_request("free", prompt, GREEDY)
+    free = run_to_end(engine)["free"]
+    text = "".join(o.text for o in free)
+    pieces = [tokenizer.decode([t]) for t in tokens(free)]
+    # Choose a token boundary late enough that some text streams first: stop = last char + next first char.
+    boundary = next(
+        k
+        for k in range(3, len(pieces) - 1)
+        if pieces[k]
+        and pieces[k + 1]
+        and text.find(pieces[k][-1] + pieces[k + 1][0]) == len("".join(pieces[: k + 1])) - 1
+    )
+    stop = pieces[boundary][-1] + pieces[boundary + 1][0]
+    engine.add_request("stopped", prompt, SamplingParams(max_tokens=24, temperature=0.0, stop=(stop,)))
+    stopped = run_to_end(engine)["stopped"]
+    assert "".join(o.text for o in stopped) == text[: text.find(stop)]
+    assert stopped[-1].finish_reason == "stop"
+    assert len(stopped) == boundary + 2
+    assert any(o.text for o in stopped[:-1])  # the text before the stop string was streamed as it came
+
+
+def test_abort_frees_the_slot_for_the_next_request(make_engine: EngineFactory, tokenizer: Any) -> None:
+    engine = make_engine(max_batch_size=1)
+    engine.add_request("long", tokenizer.encode("a"), SamplingParams(max_tokens=100, ignore_eos=True))
+    engine.add_request("next", tokenizer.encode("b"), SamplingParams(max_tokens=2, ignore_eos=True))
+    assert [o.request_id for o in engine.step()] == ["long"]
+    assert engine.abort_request("long")
+    assert not engine.abort_request("long")
+    assert [o.request_id for o in engine.step()] == ["next"]
+    assert engine.scheduler.running[0].slot == 0
+
+
+def test_a_request_longer_than_the_context_is_refused(make_engine: EngineFactory) -> None:
+    engine = make_engine()
+    with pytest.raises(ContextLengthExceededError, match="shorten the prompt or lower max_tokens"):
+        engine.add_request("r", [1] * 250, SamplingParams(max_tokens=10))
+    assert not engine.has_unfinished()
