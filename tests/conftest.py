@@ -32,7 +32,7 @@ def async_client(server: RunningServer) -> openai.AsyncOpenAI:
 
 
 def _allow_nullable(node: Any) -> Any:
-    """The spec marks some fields `nullable: true` the OpenAPI 3.0 way; JSON Schema spells it as a null branch."""
+    """The spec marks some fields `nullable: true` (OpenAPI 3.0); JSON Schema spells that as a null branch."""
     if isinstance(node, list):
         return [_allow_nullable(item) for item in node]
     if not isinstance(node, dict):

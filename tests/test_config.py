@@ -58,7 +58,10 @@ def test_models_file_toml(tmp_path: Path) -> None:
         ("models: [{id: a, task: embedding, backend: vader}]", "cannot serve task 'embedding'"),
         ("models: [{id: a, task: text-generation, backend: openai}]", "needs options.base_url"),
         ("models: [{id: a, task: text-generation, backend: transformers}]", "needs a source"),
-        ("models: [{id: a, task: sentiment, backend: vader}, {id: a, task: sentiment, backend: vader}]", "unique"),
+        (
+            "models: [{id: a, task: sentiment, backend: vader}, {id: a, task: sentiment, backend: vader}]",
+            "unique",
+        ),
         ("models: {}", "top-level 'models' list"),
         ("models: [", "not valid"),
     ],

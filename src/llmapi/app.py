@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from llmapi import __version__
 from llmapi.api.error_handlers import install_error_handlers
 from llmapi.api.request_id import RequestIdMiddleware
-from llmapi.api.routes import chat, completions, embeddings, generate, health, models, sentiment
+from llmapi.api.routes import chat, completions, embeddings, generate, health, metrics, models, sentiment
 from llmapi.backends.registry import ModelRegistry
 from llmapi.config import Settings
+from llmapi.observability.metrics import build_metrics_registry
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,9 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
     )
     app.state.settings = settings
     app.state.registry = served
+    app.state.metrics = build_metrics_registry(served.engine_stats)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
-    for module in (health, models, chat, completions, embeddings, generate, sentiment):
+    for module in (health, metrics, models, chat, completions, embeddings, generate, sentiment):
         app.include_router(module.router)
     return app

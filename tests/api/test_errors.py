@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from tests.conftest import OpenAISchemas
 from tests.servers import RunningServer
 
@@ -25,7 +24,9 @@ def assert_openai_error(response: httpx.Response, status: int, schemas: OpenAISc
 
 def test_malformed_json_is_a_400(http: httpx.Client, openai_schemas: OpenAISchemas) -> None:
     response = http.post(
-        "/v1/chat/completions", content=b'{"model": "x", "messages": [', headers={"content-type": "application/json"}
+        "/v1/chat/completions",
+        content=b'{"model": "x", "messages": [',
+        headers={"content-type": "application/json"},
     )
     error = assert_openai_error(response, 400, openai_schemas)
     assert error["code"] == "invalid_json"
@@ -40,7 +41,8 @@ def test_missing_field_names_the_param(http: httpx.Client, openai_schemas: OpenA
 
 def test_wrong_type_in_nested_field(http: httpx.Client, openai_schemas: OpenAISchemas) -> None:
     response = http.post(
-        "/v1/chat/completions", json={"model": "gpt2-124m-random", "messages": [{"role": "wizard", "content": "x"}]}
+        "/v1/chat/completions",
+        json={"model": "gpt2-124m-random", "messages": [{"role": "wizard", "content": "x"}]},
     )
     error = assert_openai_error(response, 400, openai_schemas)
     assert str(error["param"]).startswith("messages.0")
@@ -83,7 +85,9 @@ def test_request_id_is_kept_or_made(http: httpx.Client) -> None:
     assert http.get("/health/live", headers={"x-request-id": "abc-123"}).headers["x-request-id"] == "abc-123"
     made = http.get("/health/live").headers["x-request-id"]
     assert len(made) >= 16
-    hostile = http.get("/health/live", headers={"x-request-id": "bad id\twith spaces"}).headers["x-request-id"]
+    hostile = http.get("/health/live", headers={"x-request-id": "bad id\twith spaces"}).headers[
+        "x-request-id"
+    ]
     assert hostile != "bad id\twith spaces"
 
 

@@ -6,14 +6,15 @@ import math
 
 import openai
 import pytest
-
 from tests.conftest import OpenAISchemas
 
 TEXT_MODEL = "gpt2-124m-random"
 EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 
-def test_models_list_every_served_model_with_its_task(client: openai.OpenAI, openai_schemas: OpenAISchemas) -> None:
+def test_models_list_every_served_model_with_its_task(
+    client: openai.OpenAI, openai_schemas: OpenAISchemas
+) -> None:
     page = client.models.list()
     openai_schemas.validate("ListModelsResponse", page.model_dump())
     tasks = {model.id: model.model_extra["task"] for model in page.data if model.model_extra}
@@ -46,7 +47,9 @@ def test_chat_completion(client: openai.OpenAI, openai_schemas: OpenAISchemas) -
     assert completion.usage is not None
     assert completion.usage.prompt_tokens > 0
     assert 0 < completion.usage.completion_tokens <= 8
-    assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    assert (
+        completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    )
 
 
 def test_chat_stream_with_usage(client: openai.OpenAI, openai_schemas: OpenAISchemas) -> None:
@@ -77,11 +80,15 @@ def test_chat_stream_with_usage(client: openai.OpenAI, openai_schemas: OpenAISch
 
 
 def test_completion_and_its_stream(client: openai.OpenAI, openai_schemas: OpenAISchemas) -> None:
-    completion = client.completions.create(model=TEXT_MODEL, prompt="def fib(n):", max_tokens=10, temperature=0)
+    completion = client.completions.create(
+        model=TEXT_MODEL, prompt="def fib(n):", max_tokens=10, temperature=0
+    )
     openai_schemas.validate("CreateCompletionResponse", completion.model_dump(exclude_unset=True))
     assert completion.object == "text_completion"
     chunks = list(
-        client.completions.create(model=TEXT_MODEL, prompt="def fib(n):", max_tokens=10, temperature=0, stream=True)
+        client.completions.create(
+            model=TEXT_MODEL, prompt="def fib(n):", max_tokens=10, temperature=0, stream=True
+        )
     )
     for chunk in chunks:
         # The reference shares this schema between responses and stream chunks but requires a string
@@ -112,7 +119,9 @@ def test_embeddings_are_real(client: openai.OpenAI, openai_schemas: OpenAISchema
 
 
 def test_embeddings_base64_default_of_the_sdk_decodes_to_the_same_vectors(client: openai.OpenAI) -> None:
-    as_base64 = client.embeddings.create(model=EMBEDDING_MODEL, input="hello world")  # the SDK asks for base64
+    as_base64 = client.embeddings.create(
+        model=EMBEDDING_MODEL, input="hello world"
+    )  # the SDK asks for base64
     as_float = client.embeddings.create(model=EMBEDDING_MODEL, input="hello world", encoding_format="float")
     assert as_base64.data[0].embedding == pytest.approx(as_float.data[0].embedding, abs=1e-6)
 
@@ -145,7 +154,11 @@ async def test_async_client_streams_concurrently(async_client: openai.AsyncOpenA
 
     async def one(i: int) -> str:
         stream = await async_client.chat.completions.create(
-            model=TEXT_MODEL, messages=[{"role": "user", "content": f"story {i}"}], max_tokens=6, stream=True, seed=i
+            model=TEXT_MODEL,
+            messages=[{"role": "user", "content": f"story {i}"}],
+            max_tokens=6,
+            stream=True,
+            seed=i,
         )
         return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
 

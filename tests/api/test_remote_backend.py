@@ -7,7 +7,6 @@ from pathlib import Path
 
 import openai
 import pytest
-
 from tests.servers import RunningServer, free_port, llmapi_server
 
 
@@ -27,7 +26,7 @@ def _models_file(path: Path, upstream: str) -> Path:
         "  - id: nobody-home\n"
         "    task: text-generation\n"
         "    backend: openai\n"
-        f"    options: {{base_url: 'http://127.0.0.1:{free_port()}/v1', connect_timeout: 2, max_retries: 0}}\n"
+        f"    options: {{base_url: 'http://127.0.0.1:{free_port()}/v1', max_retries: 0}}\n"
     )
     return path
 
@@ -35,7 +34,9 @@ def _models_file(path: Path, upstream: str) -> Path:
 @pytest.fixture(scope="module")
 def gateway(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     directory = tmp_path_factory.mktemp("gateway")
-    with llmapi_server(directory, models_file=_models_file(directory / "models.yaml", server.api_url)) as running:
+    with llmapi_server(
+        directory, models_file=_models_file(directory / "models.yaml", server.api_url)
+    ) as running:
         yield running
 
 
@@ -65,9 +66,13 @@ def test_chat_through_the_gateway_equals_the_upstream(proxy: openai.OpenAI, clie
 
 def test_stream_passes_through(proxy: openai.OpenAI, client: openai.OpenAI) -> None:
     chunks = list(
-        proxy.completions.create(model="proxied-gpt2", prompt="for i in", max_tokens=8, temperature=0, stream=True)
+        proxy.completions.create(
+            model="proxied-gpt2", prompt="for i in", max_tokens=8, temperature=0, stream=True
+        )
     )
-    direct = client.completions.create(model="gpt2-124m-random", prompt="for i in", max_tokens=8, temperature=0)
+    direct = client.completions.create(
+        model="gpt2-124m-random", prompt="for i in", max_tokens=8, temperature=0
+    )
     assert "".join(c.choices[0].text for c in chunks) == direct.choices[0].text
     assert len(chunks) > 2
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from tests.servers import RunningServer
 
 TEXT_MODEL = "gpt2-124m-random"
@@ -68,7 +67,11 @@ def test_max_tokens_gives_finish_reason_length(http: httpx.Client) -> None:
 def test_max_completion_tokens_is_honoured_for_chat(http: httpx.Client) -> None:
     response = http.post(
         "/v1/chat/completions",
-        json={"model": TEXT_MODEL, "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 2},
+        json={
+            "model": TEXT_MODEL,
+            "messages": [{"role": "user", "content": "hi"}],
+            "max_completion_tokens": 2,
+        },
     )
     assert response.status_code == 200, response.text
     assert response.json()["usage"]["completion_tokens"] <= 2
@@ -80,7 +83,9 @@ def test_penalties_and_top_k_are_accepted(http: httpx.Client) -> None:
 
 
 def test_generate_text_task(http: httpx.Client) -> None:
-    response = http.post("/v1/generate/text", json={"prompt": "Once upon a time", "max_tokens": 5, "temperature": 0})
+    response = http.post(
+        "/v1/generate/text", json={"prompt": "Once upon a time", "max_tokens": 5, "temperature": 0}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model"] == TEXT_MODEL
@@ -90,7 +95,9 @@ def test_generate_text_task(http: httpx.Client) -> None:
 
 def test_generate_text_stream(http: httpx.Client) -> None:
     with http.stream(
-        "POST", "/v1/generate/text", json={"prompt": "Once", "max_tokens": 4, "temperature": 0, "stream": True}
+        "POST",
+        "/v1/generate/text",
+        json={"prompt": "Once", "max_tokens": 4, "temperature": 0, "stream": True},
     ) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = [line for line in response.iter_lines() if line.startswith("data: ")]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from llmapi.config import Task
+from llmapi.engine.engine_stats import EngineStats
 from llmapi.engine.request_output import FinishReason
 from llmapi.engine.sampling_params import SamplingParams
 
@@ -95,3 +96,10 @@ class SentimentBackend(Backend, Protocol):
     async def analyze(self, texts: Sequence[str]) -> tuple[list[Sentiment], int]:
         """One result per text, and the number of input tokens (0 where the model has no tokenizer)."""
         ...
+
+
+@runtime_checkable
+class HasEngineStats(Protocol):
+    """A backend that runs its own engine (in this process) and can say how busy it is."""
+
+    def stats(self) -> EngineStats: ...

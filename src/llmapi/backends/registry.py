@@ -10,11 +10,13 @@ from typing import cast
 from llmapi.backends.base import (
     Backend,
     EmbeddingBackend,
+    HasEngineStats,
     ModelCard,
     SentimentBackend,
     TextGenerationBackend,
 )
 from llmapi.config import ModelSpec, Settings, Task
+from llmapi.engine.engine_stats import EngineStats
 from llmapi.errors import InvalidRequestError, ModelNotFoundError, ServiceUnavailableError, WrongTaskError
 
 logger = logging.getLogger(__name__)
@@ -85,6 +87,14 @@ class ModelRegistry:
         await asyncio.gather(
             *(backend.close() for backend in self._backends.values()), return_exceptions=True
         )
+
+    def engine_stats(self) -> list[tuple[str, EngineStats]]:
+        """Load of every in-process engine, for metrics."""
+        return [
+            (model_id, backend.stats())
+            for model_id, backend in self._backends.items()
+            if isinstance(backend, HasEngineStats)
+        ]
 
     def cards(self) -> list[ModelCard]:
         return [backend.card for backend in self._backends.values()]

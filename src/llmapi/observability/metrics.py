@@ -1,0 +1,39 @@
+"""Prometheus metrics, one registry per app (no process-global state), read at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from llmapi.engine.engine_stats import EngineStats
+
+EngineStatsSource = Callable[[], Iterable[tuple[str, EngineStats]]]
+
+
+class EngineStatsCollector(Collector):
+    """Requests running and waiting per in-process model, in the style of vLLM's `vllm:num_requests_*`."""
+
+    def __init__(self, source: EngineStatsSource) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        running = GaugeMetricFamily(
+            "llmapi_num_requests_running", "Requests in the model's running batch.", labels=["model_name"]
+        )
+        waiting = GaugeMetricFamily(
+            "llmapi_num_requests_waiting", "Requests waiting for a batch slot.", labels=["model_name"]
+        )
+        for model_id, stats in self._source():
+            running.add_metric([model_id], stats.running)
+            waiting.add_metric([model_id], stats.waiting)
+        yield running
+        yield waiting
+
+
+def build_metrics_registry(engine_stats: EngineStatsSource) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(EngineStatsCollector(engine_stats))
+    return registry
