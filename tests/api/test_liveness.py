@@ -8,7 +8,6 @@ import time
 
 import httpx
 import pytest
-
 from tests.servers import RunningServer
 
 TEXT_MODEL = "gpt2-124m-random"
