@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,6 +45,9 @@ def serve(args: argparse.Namespace) -> int:
         print(f"llmapi: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
+    # Idle OpenMP workers must sleep, not spin: the engine thread and the embedding thread each run torch,
+    # and spinning teams on few cores slow both several-fold. Read once, when torch loads: set it first.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     import uvicorn
 
