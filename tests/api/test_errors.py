@@ -32,6 +32,13 @@ def test_malformed_json_is_a_400(http: httpx.Client, openai_schemas: OpenAISchem
     assert error["code"] == "invalid_json"
 
 
+def test_a_body_that_is_not_a_json_object_is_a_400(http: httpx.Client, openai_schemas: OpenAISchemas) -> None:
+    for body, headers in ((b"{bad", {}), (b"[1, 2]", {"content-type": "application/json"})):
+        response = http.post("/v1/chat/completions", content=body, headers=headers)
+        error = assert_openai_error(response, 400, openai_schemas)
+        assert "JSON object" in str(error["message"])
+
+
 def test_missing_field_names_the_param(http: httpx.Client, openai_schemas: OpenAISchemas) -> None:
     response = http.post("/v1/chat/completions", json={"model": "gpt2-124m-random"})
     error = assert_openai_error(response, 400, openai_schemas)

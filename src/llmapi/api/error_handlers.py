@@ -45,6 +45,13 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
             )
         )
     param = _param(tuple(first.get("loc", ())))
+    if param is None and first.get("type") != "missing":
+        return _respond(
+            InvalidRequestError(
+                "The request body must be a JSON object; send one with Content-Type: application/json.",
+                code="invalid_json",
+            )
+        )
     message = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
     if first.get("type") == "missing":
         message = f"'{param}' is required." if param else "A required field is missing."

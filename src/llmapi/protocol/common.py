@@ -45,6 +45,7 @@ class SamplingFields(RequestModel):
     frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     seed: int | None = Field(default=None, ge=-(2**63), le=2**64 - 1)
     stop: StopField = None
+    ignore_eos: bool = Field(default=False, description="Extension (as vLLM): keep going past end-of-text.")
 
     def stop_sequences(self) -> tuple[str, ...]:
         if self.stop is None:
@@ -68,6 +69,7 @@ class SamplingFields(RequestModel):
             frequency_penalty=self.frequency_penalty or 0.0,
             seed=None if self.seed is None else (self.seed + seed_offset) % 2**64,
             stop=self.stop_sequences(),
+            ignore_eos=self.ignore_eos,
         )
 
 
