@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.conftest import OpenAISchemas
 from tests.servers import RunningServer, llmapi_server
 
@@ -17,7 +16,9 @@ from tests.servers import RunningServer, llmapi_server
 def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     models = tmp_path_factory.mktemp("small") / "models.yaml"
     models.write_text(
-        "models:\n  - {id: tiny-queue, task: text-generation, backend: transformers, source: 'builtin:gpt2-124m-random'}\n"
+        "models:\n"
+        "  - {id: tiny-queue, task: text-generation, backend: transformers,\n"
+        "     source: 'builtin:gpt2-124m-random'}\n"
     )
     env = {"LLMAPI_ENGINE__MAX_BATCH_SIZE": "1", "LLMAPI_ENGINE__MAX_WAITING": "1"}
     with llmapi_server(Path(models.parent), models_file=models, env=env) as running:
