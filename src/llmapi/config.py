@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Task = Literal["text-generation", "embedding", "sentiment"]
@@ -88,6 +96,22 @@ class EngineSettings(BaseModel):
     max_waiting: int = Field(default=256, ge=1, le=100_000)
 
 
+class OIDCSettings(BaseModel):
+    """An external identity provider whose access tokens this server accepts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    issuer: str = Field(min_length=1)
+    jwks_url: str = Field(min_length=1, pattern=r"^https?://")
+    audience: str = Field(min_length=1)
+    scope_claim: str = "scope"
+    scope_map: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Provider scope or group names to this server's scopes; unmapped names are ignored.",
+    )
+    role: Literal["admin", "developer", "service"] = "service"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LLMAPI_", env_nested_delimiter="__", extra="ignore", validate_default=True
@@ -100,11 +124,48 @@ class Settings(BaseSettings):
     engine: EngineSettings = Field(default_factory=EngineSettings)
     default_max_tokens: int = Field(default=256, ge=1, le=1_000_000)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    auth: Literal["on", "off"] = "on"
+    admin_key: SecretStr | None = Field(
+        default=None, description="A bootstrap admin API key, 32+ characters."
+    )
+    database_url: str = "sqlite+aiosqlite:///llmapi.db"
+    redis_url: str | None = None
+    jwt_issuer: str = "llmapi"
+    jwt_audience: str = "llmapi"
+    access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    auth_cache_ttl_seconds: float = Field(default=30.0, ge=0.0, le=3600.0)
+    oidc: OIDCSettings | None = None
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("admin_key")
+    @classmethod
+    def _strong_admin_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "LLMAPI_ADMIN_KEY must be at least 32 characters; make one with `openssl rand -hex 32`"
+            )
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        """Accept the usual spellings and pick the async driver this server uses."""
+        for plain, asynchronous in (
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if value.startswith(plain):
+                return asynchronous + value.removeprefix(plain)
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError(
+                "database_url must be a PostgreSQL or SQLite URL, e.g. postgresql://user@host/db"
+            )
+        return value
 
     @model_validator(mode="after")
     def _models_from_file(self) -> Settings:

@@ -111,3 +111,18 @@ class InternalServerError(APIError):
     status_code = 500
     error_type = "server_error"
     default_code = "internal_error"
+
+
+class AuthenticationError(APIError):
+    """Missing, malformed, unknown, expired or revoked credentials. Never echoes the credential."""
+
+    status_code = 401
+    default_code = "invalid_api_key"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code, headers={"WWW-Authenticate": 'Bearer realm="llmapi"'})
+
+
+class PermissionDeniedError(APIError):
+    status_code = 403
+    default_code = "insufficient_scope"
