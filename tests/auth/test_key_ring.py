@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from tests.auth.doubles import MemorySigningKeyStore
+
+from llmapi.auth.key_ring import KeyRing, KeyRingError
+
+
+async def test_load_creates_the_first_key_once(signing_store: MemorySigningKeyStore) -> None:
+    ring = KeyRing(signing_store)
+    await ring.load()
+    await ring.load()
+    assert len(signing_store.keys) == 1
+    assert ring.current().kid in signing_store.keys
+    assert ring.current().algorithm == "ES256"
+
+
+def test_current_before_load_says_what_to_do(signing_store: MemorySigningKeyStore) -> None:
+    with pytest.raises(KeyRingError, match="load"):
+        KeyRing(signing_store).current()
+
+
+def test_unsupported_algorithm_is_refused(signing_store: MemorySigningKeyStore) -> None:
+    with pytest.raises(ValueError, match="HS256"):
+        KeyRing(signing_store, algorithm="HS256")
+
+
+async def test_jwks_publishes_public_members_only(
+    key_ring: KeyRing, signing_store: MemorySigningKeyStore
+) -> None:
+    (jwk,) = key_ring.jwks()["keys"]
+    assert jwk["kid"] == key_ring.current().kid
+    assert (jwk["alg"], jwk["use"], jwk["kty"], jwk["crv"]) == ("ES256", "sig", "EC", "P-256")
+    assert "d" not in jwk
+    assert signing_store.keys[jwk["kid"]].private_key_pem.startswith("-----BEGIN PRIVATE KEY-----")
+    assert isinstance(key_ring.public_key(jwk["kid"]), jwt.PyJWK)
+    assert key_ring.public_key("nope") is None
+
+
+async def test_rotate_signs_with_the_new_key_and_keeps_the_old_published(key_ring: KeyRing) -> None:
+    old = key_ring.current()
+    new = await key_ring.rotate()
+    assert new.kid != old.kid
+    assert key_ring.current().kid == new.kid
+    assert {jwk["kid"] for jwk in key_ring.jwks()["keys"]} == {old.kid, new.kid}
+    assert key_ring.public_key(old.kid) is not None
+
+
+async def test_refresh_picks_up_a_rotation_elsewhere(signing_store: MemorySigningKeyStore) -> None:
+    here = KeyRing(signing_store, min_refresh_interval=0.2)
+    elsewhere = KeyRing(signing_store)
+    await here.load()
+    await elsewhere.load()
+    rotated = await elsewhere.rotate()
+    await here.refresh()
+    assert here.current().kid == rotated.kid
+
+
+async def test_early_refreshes_wait_and_share_one_reload(signing_store: MemorySigningKeyStore) -> None:
+    ring = KeyRing(signing_store, min_refresh_interval=0.2)
+    await ring.load()
+    reads, started = signing_store.reads, time.monotonic()
+    await asyncio.gather(*(ring.refresh() for _ in range(20)))
+    assert signing_store.reads - reads == 1
+    assert time.monotonic() - started >= 0.15
+    await ring.refresh(force=True)
+    assert signing_store.reads - reads == 2
+
+
+async def test_a_retired_key_leaves_the_set_when_its_retention_ends(
+    signing_store: MemorySigningKeyStore,
+) -> None:
+    ring = KeyRing(signing_store)
+    await ring.load()
+    old = ring.current()
+    await ring.rotate()
+    signing_store.keys[old.kid].retired_at = datetime.now(UTC) - timedelta(days=1)
+    await ring.refresh(force=True)
+    assert ring.public_key(old.kid) is None
+    assert [jwk["kid"] for jwk in ring.jwks()["keys"]] == [ring.current().kid]
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "EdDSA"])
+async def test_other_algorithms(algorithm: str) -> None:
+    ring = KeyRing(MemorySigningKeyStore(), algorithm=algorithm)
+    await ring.load()
+    key = ring.current()
+    token = jwt.encode({"sub": "x"}, key.private_key, algorithm=algorithm, headers={"kid": key.kid})
+    public = ring.public_key(key.kid)
+    assert public is not None
+    assert jwt.decode(token, public, algorithms=[algorithm])["sub"] == "x"
