@@ -9,7 +9,7 @@ import openai
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.servers import RunningServer, llmapi_server
+from tests.servers import ADMIN_KEY, RunningServer, llmapi_server
 
 SCHEMA_FILE = Path(__file__).parent / "data" / "openapi-subset.json"
 
@@ -23,12 +23,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="session")
 def client(server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.api_url, api_key="not-needed-yet", max_retries=0, timeout=120)
+    return openai.OpenAI(base_url=server.api_url, api_key=ADMIN_KEY, max_retries=0, timeout=120)
 
 
 @pytest.fixture(scope="session")
 def async_client(server: RunningServer) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=server.api_url, api_key="not-needed-yet", max_retries=0, timeout=120)
+    return openai.AsyncOpenAI(base_url=server.api_url, api_key=ADMIN_KEY, max_retries=0, timeout=120)
 
 
 def _allow_nullable(node: Any) -> Any:

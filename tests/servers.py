@@ -15,6 +15,9 @@ from pathlib import Path
 import httpx
 
 READY_TIMEOUT_S = 180.0
+# A test-only admin key (the server refuses keys shorter than 32 characters).
+ADMIN_KEY = "llmapi-test-admin-key-0123456789abcdef"
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 def free_port() -> int:
@@ -47,7 +50,13 @@ def llmapi_server(
     command = [sys.executable, "-m", "llmapi.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if models_file is not None:
         command += ["--config", str(models_file)]
-    process_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    process_env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "LLMAPI_ADMIN_KEY": ADMIN_KEY,
+        "LLMAPI_DATABASE_URL": f"sqlite:///{log_dir / f'llmapi-{port}.db'}",
+        **(env or {}),
+    }
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=process_env)
     server = RunningServer(f"http://127.0.0.1:{port}", log_path, process)

@@ -12,20 +12,43 @@ from fastapi import FastAPI
 from llmapi import __version__
 from llmapi.api.error_handlers import install_error_handlers
 from llmapi.api.request_id import RequestIdMiddleware
-from llmapi.api.routes import chat, completions, embeddings, generate, health, metrics, models, sentiment
+from llmapi.api.routes import (
+    admin,
+    chat,
+    completions,
+    embeddings,
+    generate,
+    health,
+    me,
+    metrics,
+    models,
+    oauth,
+    sentiment,
+)
+from llmapi.api.usage_middleware import UsageMiddleware
 from llmapi.backends.registry import ModelRegistry
 from llmapi.config import Settings
 from llmapi.observability.metrics import build_metrics_registry
+from llmapi.services.identity import Identity
 
 logger = logging.getLogger(__name__)
+
+AUTH_OFF_WARNING = (
+    "AUTHENTICATION IS OFF (LLMAPI_AUTH=off): anyone who can reach this server may use every endpoint, "
+    "the admin API included. Use this only for local development."
+)
 
 
 def create_app(settings: Settings, registry: ModelRegistry | None = None) -> FastAPI:
     """The app serves at once; models load in the background and /health/ready turns 200 when they are in."""
     served = registry if registry is not None else ModelRegistry.from_settings(settings)
+    identity = Identity(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await identity.start()
+        if settings.auth == "off":
+            logger.warning(AUTH_OFF_WARNING)
         loading = asyncio.create_task(served.start(), name="load-models")
         try:
             yield
@@ -34,6 +57,7 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
             with suppress(asyncio.CancelledError):
                 await loading
             await served.close()
+            await identity.close()
 
     app = FastAPI(
         title="llmapi",
@@ -44,8 +68,12 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
     app.state.settings = settings
     app.state.registry = served
     app.state.metrics = build_metrics_registry(served.engine_stats)
+    app.state.identity = identity
+    app.state.authenticator = identity.authenticator if settings.auth == "on" else None
+    app.add_middleware(UsageMiddleware, recorder=identity.usage)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
-    for module in (health, metrics, models, chat, completions, embeddings, generate, sentiment):
+    routers = (health, metrics, models, chat, completions, embeddings, generate, sentiment, me, admin, oauth)
+    for module in routers:
         app.include_router(module.router)
     return app

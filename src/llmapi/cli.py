@@ -1,8 +1,9 @@
-"""The `llmapi` command: `llmapi serve [--host H] [--port P] [--config FILE]`."""
+"""The `llmapi` command: `serve [--host H] [--port P] [--config FILE]`, `migrate`, `keys create`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
@@ -26,7 +27,38 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (env LLMAPI_PORT, default 8000)")
     serve.add_argument("--config", type=Path, help="models file, YAML or TOML (env LLMAPI_MODELS_FILE)")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    commands.add_parser("migrate", help="bring the database (LLMAPI_DATABASE_URL) to the current schema")
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create = keys.add_parser("create", help="create an API key and print it once")
+    create.add_argument("--name", default="created by llmapi keys create")
+    create.add_argument("--role", choices=["admin", "developer", "service"], default="developer")
+    create.add_argument("--scopes", help="comma-separated scopes narrowing the role's")
     return parser
+
+
+def migrate(_: argparse.Namespace) -> int:
+    from llmapi.db.migrate import upgrade
+
+    settings = load_settings()
+    asyncio.run(upgrade(settings.database_url))
+    print("database is at the current schema")
+    return 0
+
+
+def create_key(args: argparse.Namespace) -> int:
+    from llmapi.services.admin import create_key_offline
+
+    settings = load_settings()
+    scopes = [s.strip() for s in args.scopes.split(",") if s.strip()] if args.scopes else None
+    created = asyncio.run(create_key_offline(settings, name=args.name, role=args.role, scopes=scopes))
+    print(created.key)
+    print(
+        f"id {created.id}, role {created.role}, scopes {' '.join(created.scopes)} (shown once)",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -69,9 +101,15 @@ def serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "serve":
-        return serve(args)
-    return 2  # pragma: no cover - argparse rejects unknown commands
+    try:
+        if args.command == "serve":
+            return serve(args)
+        if args.command == "migrate":
+            return migrate(args)
+        return create_key(args)
+    except ConfigError as exc:
+        print(f"llmapi: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

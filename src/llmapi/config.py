@@ -86,7 +86,12 @@ def default_models() -> list[ModelSpec]:
 
 
 class EngineSettings(BaseModel):
-    """The in-process engine: precision, threads and the batch it may form."""
+    """The in-process engine: precision, threads, the batch it may form and its speed levers.
+
+    `quantization: int8` stores linear layers as int8 (logits stay close, not identical, to the loaded
+    model's); `compile` runs the model through torch.compile; `max_prefill_tokens` bounds the prompt tokens
+    one step reads, so a long prompt is prefilled in chunks while running streams keep decoding.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -94,6 +99,9 @@ class EngineSettings(BaseModel):
     threads: int | None = Field(default=None, ge=1, le=512)
     max_batch_size: int = Field(default=64, ge=1, le=1024)
     max_waiting: int = Field(default=256, ge=1, le=100_000)
+    quantization: Literal["none", "int8"] = "none"
+    compile: bool = False
+    max_prefill_tokens: int = Field(default=512, ge=16, le=65_536)
 
 
 class OIDCSettings(BaseModel):
@@ -140,6 +148,11 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("admin_key", "redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("admin_key")
     @classmethod

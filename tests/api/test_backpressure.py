@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.conftest import OpenAISchemas
-from tests.servers import RunningServer, llmapi_server
+from tests.servers import ADMIN_HEADERS, RunningServer, llmapi_server
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ async def test_requests_beyond_the_queue_get_503_server_overloaded(
     small_server: RunningServer, openai_schemas: OpenAISchemas
 ) -> None:
     body = {"model": "tiny-queue", "prompt": "x", "max_tokens": 60, "ignore_eos": True}
-    async with httpx.AsyncClient(base_url=small_server.base_url, timeout=120) as http:
+    async with httpx.AsyncClient(base_url=small_server.base_url, timeout=120, headers=ADMIN_HEADERS) as http:
         responses = await asyncio.gather(*(http.post("/v1/completions", json=body) for _ in range(5)))
     statuses = sorted(r.status_code for r in responses)
     assert statuses.count(200) == 2, statuses  # one running, one waiting

@@ -5,12 +5,12 @@ from __future__ import annotations
 import httpx
 import pytest
 from tests.conftest import OpenAISchemas
-from tests.servers import RunningServer
+from tests.servers import ADMIN_HEADERS, RunningServer
 
 
 @pytest.fixture(scope="module")
 def http(server: RunningServer) -> httpx.Client:
-    return httpx.Client(base_url=server.base_url, timeout=60)
+    return httpx.Client(base_url=server.base_url, timeout=60, headers=ADMIN_HEADERS)
 
 
 def assert_openai_error(response: httpx.Response, status: int, schemas: OpenAISchemas) -> dict[str, object]:

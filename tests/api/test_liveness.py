@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from tests.servers import RunningServer
+from tests.servers import ADMIN_HEADERS, RunningServer
 
 TEXT_MODEL = "gpt2-124m-random"
 LONG = {"model": TEXT_MODEL, "prompt": "x", "max_tokens": 1000, "temperature": 1.0, "seed": 3}
@@ -34,14 +34,16 @@ def wait_until(predicate: object, timeout: float = 20.0) -> bool:
 
 @pytest.fixture
 def http(server: RunningServer) -> httpx.Client:
-    with httpx.Client(base_url=server.base_url, timeout=120) as client:
+    with httpx.Client(base_url=server.base_url, timeout=120, headers=ADMIN_HEADERS) as client:
         assert wait_until(lambda: running_requests(client) == 0)
         yield client
 
 
 def test_health_answers_while_a_long_generation_runs(server: RunningServer, http: httpx.Client) -> None:
     generation = threading.Thread(
-        target=lambda: httpx.post(f"{server.base_url}/v1/completions", json=LONG, timeout=120)
+        target=lambda: httpx.post(
+            f"{server.base_url}/v1/completions", json=LONG, timeout=120, headers=ADMIN_HEADERS
+        )
     )
     generation.start()
     assert wait_until(lambda: running_requests(http) == 1)
@@ -63,7 +65,12 @@ def test_a_non_streamed_request_whose_client_leaves_stops_generating(
     server: RunningServer, http: httpx.Client
 ) -> None:
     with pytest.raises(httpx.ReadTimeout):
-        httpx.post(f"{server.base_url}/v1/completions", json=LONG, timeout=httpx.Timeout(120, read=1.0))
+        httpx.post(
+            f"{server.base_url}/v1/completions",
+            json=LONG,
+            timeout=httpx.Timeout(120, read=1.0),
+            headers=ADMIN_HEADERS,
+        )
     assert wait_until(lambda: running_requests(http) == 0, timeout=10)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from tests.servers import RunningServer, free_port, llmapi_server
+from tests.servers import ADMIN_KEY, RunningServer, free_port, llmapi_server
 
 
 def _models_file(path: Path, upstream: str) -> Path:
@@ -17,12 +17,12 @@ def _models_file(path: Path, upstream: str) -> Path:
         "    task: text-generation\n"
         "    backend: openai\n"
         "    source: gpt2-124m-random\n"
-        f"    options: {{base_url: '{upstream}', timeout: 60}}\n"
+        f"    options: {{base_url: '{upstream}', api_key: '{ADMIN_KEY}', timeout: 60}}\n"
         "  - id: proxied-minilm\n"
         "    task: embedding\n"
         "    backend: openai\n"
         "    source: all-MiniLM-L6-v2\n"
-        f"    options: {{base_url: '{upstream}'}}\n"
+        f"    options: {{base_url: '{upstream}', api_key: '{ADMIN_KEY}'}}\n"
         "  - id: nobody-home\n"
         "    task: text-generation\n"
         "    backend: openai\n"
@@ -42,7 +42,7 @@ def gateway(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def proxy(gateway: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gateway.api_url, api_key="unused", max_retries=0, timeout=120)
+    return openai.OpenAI(base_url=gateway.api_url, api_key=ADMIN_KEY, max_retries=0, timeout=120)
 
 
 def test_chat_through_the_gateway_equals_the_upstream(proxy: openai.OpenAI, client: openai.OpenAI) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from tests.servers import RunningServer
+from tests.servers import ADMIN_HEADERS, RunningServer
 
 TEXT_MODEL = "gpt2-124m-random"
 
 
 @pytest.fixture(scope="module")
 def http(server: RunningServer) -> httpx.Client:
-    return httpx.Client(base_url=server.base_url, timeout=120)
+    return httpx.Client(base_url=server.base_url, timeout=120, headers=ADMIN_HEADERS)
 
 
 def complete(http: httpx.Client, **fields: object) -> dict[str, object]:

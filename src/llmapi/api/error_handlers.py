@@ -27,6 +27,9 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     return _respond(exc)
 
 
+_NOT_AN_OBJECT = frozenset({"model_attributes_type", "model_type", "dict_type"})
+
+
 def _param(loc: tuple[Any, ...]) -> str | None:
     path = [str(part) for part in loc if part != "body"]
     return ".".join(path) or None
@@ -45,7 +48,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
             )
         )
     param = _param(tuple(first.get("loc", ())))
-    if param is None and first.get("type") != "missing":
+    if param is None and first.get("type") in _NOT_AN_OBJECT:
         return _respond(
             InvalidRequestError(
                 "The request body must be a JSON object; send one with Content-Type: application/json.",

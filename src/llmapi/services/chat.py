@@ -17,6 +17,7 @@ from llmapi.protocol.chat import (
 )
 from llmapi.protocol.common import Usage
 from llmapi.services.generation import Job, new_id, now, run_all, stream_all
+from llmapi.services.usage import UsageNote
 
 
 def _jobs(request: ChatCompletionRequest, default_max_tokens: int) -> list[Job]:
@@ -46,7 +47,7 @@ async def create_chat_completion(
 
 
 async def stream_chat_completion(
-    *, request: ChatCompletionRequest, registry: ModelRegistry, default_max_tokens: int
+    *, request: ChatCompletionRequest, registry: ModelRegistry, default_max_tokens: int, note: UsageNote
 ) -> AsyncIterator[ChatCompletionChunk]:
     """Chunks as OpenAI sends them: a role delta per choice, content deltas, exactly one chunk with
     finish_reason per choice, then (with stream_options.include_usage) a usage chunk with no choices."""
@@ -71,5 +72,6 @@ async def stream_chat_completion(
         if piece.finish_reason:
             prompt_tokens = piece.prompt_tokens
             completion_tokens += piece.completion_tokens
+            note.prompt_tokens, note.completion_tokens = prompt_tokens, completion_tokens
     if include_usage:
         yield chunk([], Usage.of(prompt_tokens, completion_tokens))

@@ -9,6 +9,7 @@ from llmapi.backends.registry import ModelRegistry
 from llmapi.protocol.common import Usage
 from llmapi.protocol.completions import Completion, CompletionChoice, CompletionRequest
 from llmapi.services.generation import Job, new_id, now, run_all, stream_all
+from llmapi.services.usage import UsageNote
 
 
 def _jobs(request: CompletionRequest, default_max_tokens: int) -> list[Job]:
@@ -48,7 +49,7 @@ async def create_completion(
 
 
 async def stream_completion(
-    *, request: CompletionRequest, registry: ModelRegistry, default_max_tokens: int
+    *, request: CompletionRequest, registry: ModelRegistry, default_max_tokens: int, note: UsageNote
 ) -> AsyncIterator[Completion]:
     backend = registry.text(request.model)
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
@@ -66,6 +67,7 @@ async def stream_completion(
         if piece.finish_reason:
             prompt_tokens += piece.prompt_tokens if index % request.n == 0 else 0
             completion_tokens += piece.completion_tokens
+            note.prompt_tokens, note.completion_tokens = prompt_tokens, completion_tokens
     if include_usage:
         usage = Usage.of(prompt_tokens, completion_tokens)
         yield Completion(id=chunk_id, created=created, model=request.model, choices=[], usage=usage)

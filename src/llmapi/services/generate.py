@@ -9,6 +9,7 @@ from llmapi.backends.registry import ModelRegistry
 from llmapi.protocol.common import Usage
 from llmapi.protocol.generate import GenerateTextChunk, GenerateTextRequest, GenerateTextResponse
 from llmapi.services.generation import Job, new_id, now, run_all, stream_all
+from llmapi.services.usage import UsageNote
 
 
 def _job(request: GenerateTextRequest, default_max_tokens: int) -> Job:
@@ -32,12 +33,14 @@ async def generate_text(
 
 
 async def stream_text(
-    *, request: GenerateTextRequest, registry: ModelRegistry, default_max_tokens: int
+    *, request: GenerateTextRequest, registry: ModelRegistry, default_max_tokens: int, note: UsageNote
 ) -> AsyncIterator[GenerateTextChunk]:
     backend = registry.text(request.model)
     chunk_id, created, model = new_id("gen"), now(), backend.card.id
     async for _, piece in stream_all(backend, [_job(request, default_max_tokens)]):
         usage = Usage.of(piece.prompt_tokens, piece.completion_tokens) if piece.finish_reason else None
+        if usage is not None:
+            note.prompt_tokens, note.completion_tokens = usage.prompt_tokens, usage.completion_tokens
         yield GenerateTextChunk(
             id=chunk_id,
             created=created,

@@ -3,24 +3,41 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from llmapi.api.deps import RegistryDep, SettingsDep
+from llmapi.api.deps import RegistryDep, SettingsDep, UsageNoteDep
 from llmapi.api.disconnect import cancel_on_disconnect
 from llmapi.api.responses import json_response
+from llmapi.api.security import require
 from llmapi.api.streaming import sse_response
+from llmapi.auth.scopes import Scope
 from llmapi.protocol.completions import Completion, CompletionRequest
 from llmapi.services.completions import create_completion, stream_completion
 
 router = APIRouter(prefix="/v1", tags=["completions"])
 
 
-@router.post("/completions", response_model=Completion, summary="Create a text completion")
+@router.post(
+    "/completions",
+    response_model=Completion,
+    summary="Create a text completion",
+    dependencies=[require(Scope.COMPLETIONS)],
+)
 async def completions(
-    body: CompletionRequest, request: Request, registry: RegistryDep, settings: SettingsDep
+    body: CompletionRequest,
+    request: Request,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    note: UsageNoteDep,
 ) -> Response:
-    max_tokens = settings.default_max_tokens
+    max_tokens, note.model = settings.default_max_tokens, body.model
     if body.stream:
         return await sse_response(
-            stream_completion(request=body, registry=registry, default_max_tokens=max_tokens)
+            stream_completion(request=body, registry=registry, default_max_tokens=max_tokens, note=note)
         )
     work = create_completion(request=body, registry=registry, default_max_tokens=max_tokens)
-    return json_response(await cancel_on_disconnect(request, work))
+    completion = await cancel_on_disconnect(request, work)
+    if completion.usage is not None:
+        note.prompt_tokens, note.completion_tokens = (
+            completion.usage.prompt_tokens,
+            completion.usage.completion_tokens,
+        )
+    return json_response(completion)

@@ -3,14 +3,23 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from llmapi.api.deps import RegistryDep
+from llmapi.api.deps import RegistryDep, UsageNoteDep
 from llmapi.api.responses import json_response
+from llmapi.api.security import require
+from llmapi.auth.scopes import Scope
 from llmapi.protocol.embeddings import EmbeddingList, EmbeddingRequest
 from llmapi.services.embeddings import create_embeddings
 
 router = APIRouter(prefix="/v1", tags=["embeddings"])
 
 
-@router.post("/embeddings", response_model=EmbeddingList, summary="Embed text")
-async def embeddings(body: EmbeddingRequest, registry: RegistryDep) -> Response:
-    return json_response(await create_embeddings(request=body, registry=registry))
+@router.post(
+    "/embeddings",
+    response_model=EmbeddingList,
+    summary="Embed text",
+    dependencies=[require(Scope.EMBEDDINGS)],
+)
+async def embeddings(body: EmbeddingRequest, registry: RegistryDep, note: UsageNoteDep) -> Response:
+    result = await create_embeddings(request=body, registry=registry)
+    note.model, note.prompt_tokens = result.model, result.usage.prompt_tokens
+    return json_response(result)

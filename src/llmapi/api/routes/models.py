@@ -5,10 +5,12 @@ from starlette.responses import Response
 
 from llmapi.api.deps import RegistryDep
 from llmapi.api.responses import json_response
+from llmapi.api.security import require
+from llmapi.auth.scopes import Scope
 from llmapi.backends.base import ModelCard
 from llmapi.protocol.models import Model, ModelList
 
-router = APIRouter(prefix="/v1", tags=["models"])
+router = APIRouter(prefix="/v1", tags=["models"], dependencies=[require(Scope.MODELS_READ)])
 
 
 def _model(card: ModelCard) -> Model:

@@ -3,14 +3,23 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from llmapi.api.deps import RegistryDep
+from llmapi.api.deps import RegistryDep, UsageNoteDep
 from llmapi.api.responses import json_response
+from llmapi.api.security import require
+from llmapi.auth.scopes import Scope
 from llmapi.protocol.sentiment import SentimentRequest, SentimentResponse
 from llmapi.services.sentiment import analyze_sentiment
 
 router = APIRouter(prefix="/v1/analyze", tags=["tasks"])
 
 
-@router.post("/sentiment", response_model=SentimentResponse, summary="Classify the sentiment of texts")
-async def sentiment(body: SentimentRequest, registry: RegistryDep) -> Response:
-    return json_response(await analyze_sentiment(request=body, registry=registry))
+@router.post(
+    "/sentiment",
+    response_model=SentimentResponse,
+    summary="Classify the sentiment of texts",
+    dependencies=[require(Scope.ANALYZE)],
+)
+async def sentiment(body: SentimentRequest, registry: RegistryDep, note: UsageNoteDep) -> Response:
+    result = await analyze_sentiment(request=body, registry=registry)
+    note.model, note.prompt_tokens = result.model, result.usage.prompt_tokens
+    return json_response(result)

@@ -1,0 +1,53 @@
+"""Who am I, and what have I used."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from llmapi.api.deps import IdentityDep
+from llmapi.api.responses import json_response
+from llmapi.api.security import PrincipalDep, require
+from llmapi.auth.scopes import Scope
+from llmapi.protocol.admin import Me, RateLimitsBody, UsageReport
+
+router = APIRouter(prefix="/v1", tags=["identity"])
+
+
+@router.get("/me", response_model=Me, summary="The calling credential: who, role, scopes, limits")
+async def me(principal: PrincipalDep) -> Response:
+    limits = principal.rate_limits
+    return json_response(
+        Me(
+            id=principal.id,
+            kind=principal.kind,
+            name=principal.name,
+            role=principal.role,
+            scopes=sorted(scope.value for scope in principal.scopes),
+            rate_limits=RateLimitsBody(
+                requests_per_minute=limits.requests_per_minute,
+                tokens_per_minute=limits.tokens_per_minute,
+                max_concurrent=limits.max_concurrent,
+            ),
+        )
+    )
+
+
+@router.get(
+    "/usage",
+    response_model=UsageReport,
+    summary="Requests and tokens by day and model: your own, or everyone's for an admin (all=true)",
+    dependencies=[require(Scope.USAGE_READ)],
+)
+async def usage(
+    principal: PrincipalDep,
+    identity: IdentityDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    everyone: Annotated[bool, Query(alias="all")] = False,
+) -> Response:
+    whose = None if everyone and principal.allows(Scope.ADMIN) else principal.id
+    return json_response(await identity.usage_report(principal_id=whose, since=since, until=until))

@@ -1,0 +1,106 @@
+"""Auth as deployed: two instances on one PostgreSQL and one Redis, first start, auth off, the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from tests.servers import ADMIN_HEADERS, RunningServer, llmapi_server
+from tests.services import postgres_schema, require_redis
+
+SENTIMENT_ONLY = "models:\n  - {id: vader, task: sentiment, backend: vader}\n"
+
+
+def _models(directory: Path) -> Path:
+    path = directory / "models.yaml"
+    path.write_text(SENTIMENT_ONLY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, RunningServer]]:
+    redis_url = require_redis()
+    with postgres_schema() as database_url:
+        env = {"LLMAPI_DATABASE_URL": database_url, "LLMAPI_REDIS_URL": redis_url}
+        first_dir, second_dir = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
+        with (
+            llmapi_server(first_dir, models_file=_models(first_dir), env=env) as first,
+            llmapi_server(second_dir, models_file=_models(second_dir), env=env) as second,
+        ):
+            yield first, second
+
+
+def test_a_key_revoked_on_one_instance_is_refused_by_the_other_within_a_second(
+    two_instances: tuple[RunningServer, RunningServer],
+) -> None:
+    first, second = two_instances
+    created = httpx.post(
+        f"{first.base_url}/v1/admin/keys", json={"name": "shared"}, headers=ADMIN_HEADERS
+    ).json()
+    headers = {"Authorization": f"Bearer {created['key']}"}
+    assert httpx.get(f"{second.base_url}/v1/models", headers=headers).status_code == 200  # now in B's cache
+    revoked = httpx.delete(f"{first.base_url}/v1/admin/keys/{created['id']}", headers=ADMIN_HEADERS)
+    assert revoked.status_code == 200
+    revoked_at = time.monotonic()
+    while httpx.get(f"{second.base_url}/v1/models", headers=headers).status_code != 401:
+        assert time.monotonic() - revoked_at < 1.0, "the other instance still accepts the revoked key"
+        time.sleep(0.02)
+
+
+def test_a_change_on_one_instance_reaches_the_other(
+    two_instances: tuple[RunningServer, RunningServer],
+) -> None:
+    first, second = two_instances
+    created = httpx.post(
+        f"{first.base_url}/v1/admin/keys", json={"name": "narrowing"}, headers=ADMIN_HEADERS
+    ).json()
+    headers = {"Authorization": f"Bearer {created['key']}"}
+    assert httpx.get(f"{second.base_url}/v1/models", headers=headers).status_code == 200
+    httpx.patch(
+        f"{first.base_url}/v1/admin/keys/{created['id']}", json={"scopes": ["chat"]}, headers=ADMIN_HEADERS
+    )
+    changed_at = time.monotonic()
+    while httpx.get(f"{second.base_url}/v1/models", headers=headers).status_code != 403:
+        assert time.monotonic() - changed_at < 1.0
+        time.sleep(0.02)
+
+
+def test_first_start_without_an_admin_prints_one_key_once(tmp_path: Path) -> None:
+    env = {"LLMAPI_ADMIN_KEY": "", "LLMAPI_DATABASE_URL": f"sqlite:///{tmp_path / 'first.db'}"}
+    with llmapi_server(tmp_path, models_file=_models(tmp_path), env=env) as server:
+        key = next(line.strip() for line in server.log().splitlines() if line.strip().startswith("llmapi-"))
+        me = httpx.get(f"{server.base_url}/v1/me", headers={"Authorization": f"Bearer {key}"})
+        assert me.json()["role"] == "admin"
+    with llmapi_server(tmp_path, models_file=_models(tmp_path), env=env) as again:
+        assert "No admin API key existed" not in again.log()
+
+
+def test_auth_off_serves_without_credentials_and_says_so(tmp_path: Path) -> None:
+    with llmapi_server(tmp_path, models_file=_models(tmp_path), env={"LLMAPI_AUTH": "off"}) as server:
+        assert httpx.get(f"{server.base_url}/v1/models").status_code == 200
+        assert "AUTHENTICATION IS OFF" in server.log()
+
+
+def test_keys_create_prints_a_working_key_once(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = subprocess.run(
+        [sys.executable, "-m", "llmapi.cli", "keys", "create", "--role", "service", "--name", "from cli"],
+        env={"LLMAPI_DATABASE_URL": database, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    key = result.stdout.strip()
+    assert key.startswith("llmapi-")
+    assert key not in result.stderr
+    with llmapi_server(
+        tmp_path, models_file=_models(tmp_path), env={"LLMAPI_DATABASE_URL": database}
+    ) as server:
+        me = httpx.get(f"{server.base_url}/v1/me", headers={"x-api-key": key}).json()
+    assert (me["role"], me["name"]) == ("service", "from cli")
