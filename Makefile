@@ -30,7 +30,11 @@ test: lint
 	$(VENV)/bin/pytest -q
 
 bench: install
+	$(PY) -m pip install --quiet -e '.[local,dev,bench]'
 	$(PY) -m bench.engine.run
+	$(PY) -m bench.engine_levers.run
+	$(PY) -m bench.auth.run
+	$(PY) -m bench.startup.run
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
