@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
 RESULTS = Path(__file__).parent / "results.md"
+ADMIN_KEY = secrets.token_hex(32)
 
 
 def free_port() -> int:
@@ -50,7 +54,14 @@ def wait_for(url: str, status: int, deadline: float) -> float:
 def one_run() -> dict[str, float]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "LLMAPI_LOG_LEVEL": "warning"}
+    directory = tempfile.mkdtemp(prefix="llmapi-startup-")
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "LLMAPI_LOG_LEVEL": "warning",
+        "LLMAPI_ADMIN_KEY": ADMIN_KEY,
+        "LLMAPI_DATABASE_URL": f"sqlite:///{directory}/llmapi.db",
+    }
     start = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "llmapi.cli", "serve", "--port", str(port)],
@@ -62,7 +73,9 @@ def one_run() -> dict[str, float]:
         live = wait_for(f"{base}/health/live", 200, start + 120) - start
         ready = wait_for(f"{base}/health/ready", 200, start + 300) - start
         rss_ready = rss_mib(process.pid)
-        with httpx.Client(base_url=base, timeout=120) as http:
+        with httpx.Client(
+            base_url=base, timeout=120, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        ) as http:
             chat = {
                 "model": "gpt2-124m-random",
                 "messages": [{"role": "user", "content": "hi"}],
@@ -77,6 +90,7 @@ def one_run() -> dict[str, float]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        shutil.rmtree(directory, ignore_errors=True)
     return {"live_s": live, "ready_s": ready, "rss_ready_mib": rss_ready, "rss_used_mib": rss_used}
 
 
