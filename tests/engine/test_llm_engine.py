@@ -151,3 +151,44 @@ def test_a_request_longer_than_the_context_is_refused(make_engine: EngineFactory
     with pytest.raises(ContextLengthExceededError, match="shorten the prompt or lower max_tokens"):
         engine.add_request("r", [1] * 250, SamplingParams(max_tokens=10))
     assert not engine.has_unfinished()
+
+
+def test_prompts_prefilled_in_chunks_match_hf_generate(
+    make_engine: EngineFactory, model: Any, tokenizer: Any, hf_greedy: Reference
+) -> None:
+    prompts = {
+        "decoding": tokenizer.encode("import re"),
+        "long": tokenizer.encode(
+            "    lines = text.splitlines()\n    return '\\n'.join(prefix + line for line in lines)"
+        ),
+        "medium": tokenizer.encode("def indent(text, prefix, predicate=None):"),
+    }
+    expected = {name: hf_greedy(model, prompt, GREEDY.max_tokens) for name, prompt in prompts.items()}
+    engine = make_engine(max_prefill_tokens=7)
+    engine.add_request("decoding", prompts["decoding"], GREEDY)
+    collected = defaultdict(list)
+    for output in engine.step():
+        collected[output.request_id].append(output)
+    engine.add_request("long", prompts["long"], GREEDY)
+    engine.add_request("medium", prompts["medium"], GREEDY)
+    run_to_end(engine, collected)
+    assert len(prompts["long"]) > 3 * 7
+    assert {name: tokens(outputs) for name, outputs in collected.items()} == expected
+
+
+def test_the_observer_hears_every_step(make_engine: EngineFactory, tokenizer: Any) -> None:
+    steps: list[tuple[int, int, int, float]] = []
+
+    class Recorder:
+        def on_step(
+            self, *, batch_size: int, decode_tokens: int, prefill_tokens: int, seconds: float
+        ) -> None:
+            steps.append((batch_size, decode_tokens, prefill_tokens, seconds))
+
+    engine = make_engine(max_prefill_tokens=4, observer=Recorder())
+    engine.add_request("r", [1, 2, 3, 4, 5, 6], SamplingParams(max_tokens=3, ignore_eos=True))
+    outputs = run_to_end(engine)["r"]
+    assert [s[:3] for s in steps] == [(1, 0, 4), (1, 0, 2), (1, 1, 0), (1, 1, 0)]
+    assert all(s[3] > 0.0 for s in steps)
+    assert outputs[0].queue_seconds is not None and outputs[0].queue_seconds >= 0.0
+    assert [o.queue_seconds for o in outputs[1:]] == [None, None]

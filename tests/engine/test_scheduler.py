@@ -4,7 +4,9 @@ from collections.abc import Sequence as TokenIds
 
 import pytest
 
+from llmapi.engine.prefill_chunk import PrefillChunk
 from llmapi.engine.sampling_params import SamplingParams
+from llmapi.engine.scheduled_batch import ScheduledBatch
 from llmapi.engine.scheduler import Scheduler
 from llmapi.engine.sequence import Sequence, SequenceStatus
 
@@ -19,8 +21,8 @@ def seq(request_id: str, prompt_len: int = 3, max_tokens: int = 4) -> Sequence:
     return Sequence(request_id, [1] * prompt_len, params, decoder=CharDecoder(), eos_token_id=None)
 
 
-def ids(seqs: TokenIds[Sequence]) -> list[str]:
-    return [s.request_id for s in seqs]
+def ids(items: TokenIds[Sequence | PrefillChunk]) -> list[str]:
+    return [(s.seq if isinstance(s, PrefillChunk) else s).request_id for s in items]
 
 
 def test_requests_join_between_steps_and_leave_when_finished() -> None:
@@ -29,11 +31,11 @@ def test_requests_join_between_steps_and_leave_when_finished() -> None:
     scheduler.add(a)
     first = scheduler.schedule()
     assert (ids(first.decode), ids(first.prefill)) == ([], ["a"])
-    scheduler.postprocess(first.sequences, [5])
+    scheduler.postprocess(first, [5])
     scheduler.add(b)
     second = scheduler.schedule()
     assert (ids(second.decode), ids(second.prefill)) == (["a"], ["b"])
-    scheduler.postprocess(second.sequences, [5, 5])  # a reaches max_tokens=2 and leaves
+    scheduler.postprocess(second, [5, 5])  # a reaches max_tokens=2 and leaves
     assert ids(scheduler.running) == ["b"]
     assert a.status is SequenceStatus.FINISHED
     assert a.slot is None
@@ -47,21 +49,44 @@ def test_the_batch_is_bounded_and_freed_slots_are_reused() -> None:
         scheduler.add(seq(name, max_tokens=1))
     batch = scheduler.schedule()
     assert ids(batch.prefill) == ["a", "b"]
-    assert [s.slot for s in batch.prefill] == [0, 1]
+    assert [c.seq.slot for c in batch.prefill] == [0, 1]
     assert scheduler.num_waiting == 1
-    scheduler.postprocess(batch.sequences, [5, 5])
+    scheduler.postprocess(batch, [5, 5])
     batch = scheduler.schedule()
     assert ids(batch.prefill) == ["c"]
-    assert batch.prefill[0].slot == 0
+    assert batch.prefill[0].seq.slot == 0
 
 
-def test_prefill_tokens_per_step_are_bounded_but_a_long_prompt_still_runs() -> None:
+def chunks(batch: ScheduledBatch) -> list[tuple[str, int, int]]:
+    return [(c.seq.request_id, c.start, c.length) for c in batch.prefill]
+
+
+def test_a_long_prompt_is_prefilled_in_chunks_while_running_sequences_decode() -> None:
     scheduler = Scheduler(max_batch_size=8, max_prefill_tokens=10)
-    for name, length in [("long", 30), ("a", 6), ("b", 6)]:
+    scheduler.add(seq("short", prompt_len=4, max_tokens=10))
+    scheduler.postprocess(scheduler.schedule(), [5])
+    for name, length in [("long", 25), ("a", 6)]:
         scheduler.add(seq(name, prompt_len=length))
-    assert ids(scheduler.schedule().prefill) == ["long"]
-    assert ids(scheduler.schedule().prefill) == ["a"]
-    assert ids(scheduler.schedule().prefill) == ["b"]
+    steps = []
+    for _ in range(4):
+        batch = scheduler.schedule()
+        steps.append((ids(batch.decode), chunks(batch), ids(batch.sequences)))
+        scheduler.postprocess(batch, [5] * len(batch.sequences))
+    assert steps == [
+        (["short"], [("long", 0, 10)], ["short"]),
+        (["short"], [("long", 10, 10)], ["short"]),
+        (["short"], [("long", 20, 5), ("a", 0, 5)], ["short", "long"]),
+        (["short", "long"], [("a", 5, 1)], ["short", "long", "a"]),
+    ]
+
+
+def test_a_sequence_reports_how_long_it_waited_on_its_first_output() -> None:
+    scheduler = Scheduler(max_batch_size=1)
+    scheduler.add(seq("a", max_tokens=3))
+    [first] = scheduler.postprocess(scheduler.schedule(), [5])
+    [second] = scheduler.postprocess(scheduler.schedule(), [5])
+    assert first.queue_seconds is not None and 0.0 <= first.queue_seconds < 5.0
+    assert second.queue_seconds is None
 
 
 def test_abort_frees_a_running_slot_and_drops_a_waiting_request() -> None:
@@ -75,7 +100,7 @@ def test_abort_frees_a_running_slot_and_drops_a_waiting_request() -> None:
     assert scheduler.abort("unknown") is None
     assert not scheduler.has_unfinished()
     scheduler.add(seq("next"))
-    assert scheduler.schedule().prefill[0].slot == 0
+    assert scheduler.schedule().prefill[0].seq.slot == 0
 
 
 def test_postprocess_refuses_mismatched_lengths() -> None:
@@ -83,4 +108,4 @@ def test_postprocess_refuses_mismatched_lengths() -> None:
     scheduler.add(seq("a"))
     batch = scheduler.schedule()
     with pytest.raises(ValueError, match="sampled tokens"):
-        scheduler.postprocess(batch.sequences, [])
+        scheduler.postprocess(batch, [])

@@ -1,16 +1,21 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence as TokenIds
 from typing import Any
 
 from llmapi.engine.incremental_detokenizer import TokenDecoder
 from llmapi.engine.model_runner import ModelRunner
+from llmapi.engine.quantization import Quantization
 from llmapi.engine.request_output import RequestOutput
 from llmapi.engine.sampler import Sampler
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.engine.scheduler import Scheduler
 from llmapi.engine.sequence import Sequence
+from llmapi.engine.step_observer import StepObserver
 from llmapi.errors import ContextLengthExceededError
+
+DEFAULT_MAX_PREFILL_TOKENS = 512
 
 
 class LLMEngine:
@@ -24,14 +29,24 @@ class LLMEngine:
         vocab_size: int,
         eos_token_id: int | None,
         max_batch_size: int,
-        max_prefill_tokens: int = 2048,
+        max_prefill_tokens: int = DEFAULT_MAX_PREFILL_TOKENS,
         seed: int | None = None,
+        quantization: Quantization = "none",
+        compile_model: bool = False,
+        observer: StepObserver | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.eos_token_id = eos_token_id
-        self.model_runner = ModelRunner(model, vocab_size=vocab_size, max_batch_size=max_batch_size)
+        self.model_runner = ModelRunner(
+            model,
+            vocab_size=vocab_size,
+            max_batch_size=max_batch_size,
+            quantization=quantization,
+            compile_model=compile_model,
+        )
         self.scheduler = Scheduler(max_batch_size=max_batch_size, max_prefill_tokens=max_prefill_tokens)
         self.sampler = Sampler(seed)
+        self.observer = observer
 
     @property
     def max_model_len(self) -> int:
@@ -63,12 +78,20 @@ class LLMEngine:
         return self.scheduler.has_unfinished()
 
     def step(self) -> list[RequestOutput]:
+        started = time.perf_counter()
         batch = self.scheduler.schedule()
         if batch.empty:
             return []
         logits = self.model_runner.run(batch)
         token_ids = self.sampler(logits, batch.sequences)
-        outputs = self.scheduler.postprocess(batch.sequences, token_ids)
+        outputs = self.scheduler.postprocess(batch, token_ids)
         if not self.scheduler.has_unfinished():
             self.model_runner.release_memory()
+        if self.observer is not None:
+            self.observer.on_step(
+                batch_size=len(batch.decode) + len(batch.prefill),
+                decode_tokens=len(batch.decode),
+                prefill_tokens=batch.num_prefill_tokens,
+                seconds=time.perf_counter() - started,
+            )
         return outputs

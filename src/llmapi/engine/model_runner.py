@@ -1,12 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Sequence as Items
 from typing import Any
 
 import torch
 
 from llmapi.engine.forward_batch import ForwardBatch
 from llmapi.engine.kv_cache import KVCache
+from llmapi.engine.model_rewrites import conv1d_to_linear, quantize_linears_int8
+from llmapi.engine.prefill_span import PrefillSpan
+from llmapi.engine.quantization import Quantization
 from llmapi.engine.scheduled_batch import ScheduledBatch
 from llmapi.engine.sequence import Sequence
 from llmapi.engine.slot_attention import FORWARD_BATCH_KWARG, SLOT_ATTENTION, register_slot_attention
@@ -20,7 +22,15 @@ class ModelRunner:
     is never used.
     """
 
-    def __init__(self, model: Any, *, vocab_size: int, max_batch_size: int) -> None:
+    def __init__(
+        self,
+        model: Any,
+        *,
+        vocab_size: int,
+        max_batch_size: int,
+        quantization: Quantization = "none",
+        compile_model: bool = False,
+    ) -> None:
         config = model.config.get_text_config()
         for unsupported in ("sliding_window", "attn_logit_softcapping", "final_logit_softcapping"):
             if getattr(config, unsupported, None):
@@ -50,31 +60,34 @@ class ModelRunner:
             )
         model.eval()
         self._trim_output_embeddings()
-
-    def prefill(self, seqs: Items[Sequence]) -> torch.Tensor:
-        return self.run(ScheduledBatch(decode=(), prefill=tuple(seqs)))
-
-    def decode(self, seqs: Items[Sequence]) -> torch.Tensor:
-        return self.run(ScheduledBatch(decode=tuple(seqs), prefill=()))
+        conv1d_to_linear(model)
+        if quantization == "int8":
+            quantize_linears_int8(model)
+        self._forward: Any = torch.compile(model, dynamic=True) if compile_model else model
 
     @torch.inference_mode()
     def run(self, batch: ScheduledBatch) -> torch.Tensor:
-        """Next-token logits, float32 [len(batch.sequences), vocab_size], in batch.sequences order."""
+        """Next-token logits [len(batch.sequences), vocab_size], in batch.sequences order, in the model's
+        dtype (the sampler computes in float32)."""
         if batch.empty:
             return torch.empty((0, self.vocab_size))
         token_ids, positions, slots = self._pack(batch)
         forward_batch = self._forward_batch(batch, positions, slots)
-        spans = forward_batch.prefill_spans
-        last_tokens = list(range(len(batch.decode))) + [start + length - 1 for start, length in spans]
-        output = self.model(
+        last_tokens = list(range(len(batch.decode)))
+        last_tokens += [
+            s.start + s.length - 1
+            for s, c in zip(forward_batch.prefill_spans, batch.prefill, strict=True)
+            if c.completes_prompt
+        ]
+        output = self._forward(
             input_ids=torch.tensor([token_ids]),
             position_ids=torch.tensor([positions]),
             use_cache=False,
-            logits_to_keep=torch.tensor(last_tokens),
+            logits_to_keep=torch.tensor(last_tokens, dtype=torch.long),
             **{FORWARD_BATCH_KWARG: forward_batch},
         )
         logits: torch.Tensor = output.logits[0, :, : self.vocab_size]
-        return logits.float()
+        return logits
 
     def release_memory(self) -> None:
         """Free the KV cache (call when no sequence is running)."""
@@ -101,10 +114,10 @@ class ModelRunner:
             token_ids.append(seq.last_token_id)
             positions.append(seq.num_tokens - 1)
             slots.append(_slot(seq))
-        for seq in batch.prefill:
-            token_ids.extend(seq.prompt_token_ids)
-            positions.extend(range(seq.num_prompt_tokens))
-            slots.extend([_slot(seq)] * seq.num_prompt_tokens)
+        for chunk in batch.prefill:
+            token_ids.extend(chunk.token_ids)
+            positions.extend(range(chunk.start, chunk.start + chunk.length))
+            slots.extend([_slot(chunk.seq)] * chunk.length)
         return token_ids, positions, slots
 
     def _forward_batch(self, batch: ScheduledBatch, positions: list[int], slots: list[int]) -> ForwardBatch:
@@ -112,16 +125,22 @@ class ModelRunner:
         decode_slots = slots[:num_decode]
         decode_rows = max(decode_slots, default=-1) + 1
         decode_length = max(positions[:num_decode], default=-1) + 1
-        self.cache.ensure(max(slots) + 1, max(positions) + 1)
+        # Room for whole prompts at once: a prompt read in chunks then grows (copies) the cache once.
+        prompt_end = max((chunk.seq.num_prompt_tokens for chunk in batch.prefill), default=0)
+        self.cache.ensure(max(slots) + 1, max(max(positions) + 1, prompt_end))
         mask = torch.zeros((decode_rows, 1, 1, decode_length), dtype=torch.bool)
         if num_decode:
             mask[:, :, :, 0] = True  # rows of slots not decoding attend to something harmless, not nothing
             lengths = torch.tensor(positions[:num_decode]) + 1
             mask[decode_slots, 0, 0, :] = torch.arange(decode_length).unsqueeze(0) < lengths.unsqueeze(1)
         spans, start = [], num_decode
-        for seq in batch.prefill:
-            spans.append((start, seq.num_prompt_tokens))
-            start += seq.num_prompt_tokens
+        for chunk in batch.prefill:
+            spans.append(
+                PrefillSpan.build(
+                    start=start, length=chunk.length, slot=_slot(chunk.seq), cache_start=chunk.start
+                )
+            )
+            start += chunk.length
         return ForwardBatch(
             cache=self.cache,
             token_slots=torch.tensor(slots),

@@ -16,6 +16,7 @@ class RequestOutput:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: FinishReason | None = None
+    queue_seconds: float | None = None  # set on a request's first output: from add_request to first scheduled
 
     @property
     def finished(self) -> bool:

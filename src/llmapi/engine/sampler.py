@@ -25,10 +25,15 @@ class Sampler:
     def __call__(self, logits: torch.Tensor, seqs: Items[Sequence]) -> list[int]:
         if logits.shape[0] != len(seqs):
             raise ValueError(f"{logits.shape[0]} rows of logits for {len(seqs)} sequences")
-        logits = logits.to(torch.float32, copy=True)  # penalties are applied in place
-        self._apply_penalties(logits, seqs)
-        next_ids = logits.argmax(dim=-1)
+        if any(seq.output_token_ids and _penalized(seq) for seq in seqs):
+            logits = logits.to(torch.float32, copy=True)  # penalties are applied in place
+            self._apply_penalties(logits, seqs)
+        else:
+            logits = logits.float()
         sampled = [i for i, seq in enumerate(seqs) if not seq.params.greedy]
+        if len(sampled) == len(seqs):
+            return [int(t) for t in self._sample(logits, list(seqs)).tolist()]
+        next_ids = logits.argmax(dim=-1)
         if sampled:
             rows = torch.tensor(sampled)
             next_ids[rows] = self._sample(logits[rows], [seqs[i] for i in sampled])
@@ -38,7 +43,7 @@ class Sampler:
         vocab = logits.shape[-1]
         for row, seq in enumerate(seqs):
             presence, frequency = seq.params.presence_penalty, seq.params.frequency_penalty
-            if not seq.output_token_ids or (presence == 0.0 and frequency == 0.0):
+            if not seq.output_token_ids or not _penalized(seq):
                 continue
             counts = torch.bincount(torch.tensor(seq.output_token_ids), minlength=vocab)[:vocab]
             logits[row] -= frequency * counts + presence * (counts > 0)
@@ -70,3 +75,7 @@ class Sampler:
         outside_nucleus = mass_before >= top_p
         outside_nucleus[:, 0] = False
         return logits.scatter(-1, order, sorted_logits.masked_fill(outside_nucleus, float("-inf")))
+
+
+def _penalized(seq: Sequence) -> bool:
+    return seq.params.presence_penalty != 0.0 or seq.params.frequency_penalty != 0.0

@@ -4,6 +4,7 @@ import heapq
 from collections import deque
 from collections.abc import Sequence as Items
 
+from llmapi.engine.prefill_chunk import PrefillChunk
 from llmapi.engine.request_output import RequestOutput
 from llmapi.engine.scheduled_batch import ScheduledBatch
 from llmapi.engine.sequence import Sequence, SequenceStatus
@@ -12,11 +13,13 @@ from llmapi.engine.sequence import Sequence, SequenceStatus
 class Scheduler:
     """A waiting queue and a running batch of at most `max_batch_size` sequences, one KV cache slot each.
 
-    Every step decodes all running sequences and admits waiting ones (first come, first served) while slots
-    are free and their prompts fit `max_prefill_tokens`; a prompt longer than that is admitted alone.
+    Every step decodes all running sequences whose prompt is in the cache, and prefills at most
+    `max_prefill_tokens` prompt tokens: first the rest of prompts already started, then new sequences
+    (first come, first served) while slots are free. A prompt longer than the budget is prefilled in chunks
+    over several steps, so running sequences keep decoding while it is read.
     """
 
-    def __init__(self, *, max_batch_size: int, max_prefill_tokens: int = 2048) -> None:
+    def __init__(self, *, max_batch_size: int, max_prefill_tokens: int = 512) -> None:
         if max_batch_size < 1 or max_prefill_tokens < 1:
             raise ValueError("max_batch_size and max_prefill_tokens must be at least 1")
         self.max_batch_size = max_batch_size
@@ -38,19 +41,19 @@ class Scheduler:
         self.waiting.append(seq)
 
     def schedule(self) -> ScheduledBatch:
-        decode = tuple(self.running)
-        prefill: list[Sequence] = []
-        prefill_tokens = 0
-        while self.waiting and self._free_slots:
-            seq = self.waiting[0]
-            if prefill and prefill_tokens + seq.num_prompt_tokens > self.max_prefill_tokens:
-                break
-            self.waiting.popleft()
-            seq.slot = heapq.heappop(self._free_slots)
-            seq.status = SequenceStatus.RUNNING
+        decode = tuple(seq for seq in self.running if seq.is_prefilled)
+        budget = self.max_prefill_tokens
+        prefill: list[PrefillChunk] = []
+        for seq in self.running:
+            if budget and not seq.is_prefilled:
+                prefill.append(self._chunk(seq, budget))
+                budget -= prefill[-1].length
+        while budget and self.waiting and self._free_slots:
+            seq = self.waiting.popleft()
+            seq.mark_scheduled(heapq.heappop(self._free_slots))
             self.running.append(seq)
-            prefill.append(seq)
-            prefill_tokens += seq.num_prompt_tokens
+            prefill.append(self._chunk(seq, budget))
+            budget -= prefill[-1].length
         return ScheduledBatch(decode=decode, prefill=tuple(prefill))
 
     def abort(self, request_id: str) -> Sequence | None:
@@ -73,8 +76,12 @@ class Scheduler:
             self._release(seq)
         return aborted
 
-    def postprocess(self, seqs: Items[Sequence], token_ids: Items[int]) -> list[RequestOutput]:
-        """Append each sequence's new token; finished sequences leave the batch and free their slot."""
+    def postprocess(self, batch: ScheduledBatch, token_ids: Items[int]) -> list[RequestOutput]:
+        """Count the prefilled chunks, then append each sampled sequence's new token; finished sequences
+        leave the batch and free their slot."""
+        for chunk in batch.prefill:
+            chunk.seq.num_prefilled = chunk.start + chunk.length
+        seqs = batch.sequences
         if len(seqs) != len(token_ids):
             raise ValueError(f"{len(seqs)} sequences but {len(token_ids)} sampled tokens")
         outputs = []
@@ -84,6 +91,11 @@ class Scheduler:
                 self._release(seq)
             outputs.append(output)
         return outputs
+
+    @staticmethod
+    def _chunk(seq: Sequence, budget: int) -> PrefillChunk:
+        length = min(budget, seq.num_prompt_tokens - seq.num_prefilled)
+        return PrefillChunk(seq, seq.num_prefilled, length)
 
     def _release(self, seq: Sequence) -> None:
         self.running.remove(seq)

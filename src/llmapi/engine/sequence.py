@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence as TokenIds
 from enum import Enum, auto
 
@@ -36,6 +37,9 @@ class Sequence:
         self.params = params
         self.status = SequenceStatus.WAITING
         self.slot: int | None = None
+        self.num_prefilled = 0  # prompt tokens already in the KV cache
+        self.arrival_time = time.monotonic()
+        self.queue_seconds: float | None = None  # from arrival to first scheduled, once it is
         self.finish_reason: FinishReason | None = None
         self.generator: torch.Generator | None = None
         if params.seed is not None:
@@ -56,6 +60,10 @@ class Sequence:
     @property
     def last_token_id(self) -> int:
         return self.output_token_ids[-1] if self.output_token_ids else self.prompt_token_ids[-1]
+
+    @property
+    def is_prefilled(self) -> bool:
+        return self.num_prefilled >= len(self.prompt_token_ids)
 
     @property
     def is_finished(self) -> bool:
@@ -94,7 +102,14 @@ class Sequence:
             prompt_tokens=self.num_prompt_tokens,
             completion_tokens=len(self.output_token_ids),
             finish_reason=self.finish_reason,
+            queue_seconds=self.queue_seconds if len(self.output_token_ids) == 1 else None,
         )
+
+    def mark_scheduled(self, slot: int) -> None:
+        """The scheduler gave this sequence a KV cache slot: it runs from the next step on."""
+        self.slot = slot
+        self.status = SequenceStatus.RUNNING
+        self.queue_seconds = time.monotonic() - self.arrival_time
 
     def finish(self, reason: FinishReason) -> None:
         self.status = SequenceStatus.FINISHED

@@ -2,7 +2,8 @@
 
 The model is called with the tokens of several sequences packed in one row. This function writes each
 token's key and value into its sequence's cache slot, then attends: decoding tokens over their slot's
-valid prefix (one batched call), prompt tokens causally over their own prompt.
+valid prefix (one batched call), prompt tokens causally over their own prompt (and, for a chunk after a
+prompt's first, over the slot's cached prefix).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from torch.nn.functional import scaled_dot_product_attention
 from transformers import AttentionInterface
 
 from llmapi.engine.forward_batch import ForwardBatch
+from llmapi.engine.prefill_span import PrefillSpan
 
 SLOT_ATTENTION = "llmapi_slot_attention"
 FORWARD_BATCH_KWARG = "llmapi_forward_batch"
@@ -48,18 +50,48 @@ def slot_attention(
     outputs: list[torch.Tensor] = []
     if batch.num_decode:
         outputs.append(_decode_attention(batch, query, cache_keys, cache_values, scaling, grouped))
-    for start, length in batch.prefill_spans:
-        end = start + length
+    for span in batch.prefill_spans:
+        outputs.append(
+            _prefill_attention(span, query, key, value, cache_keys, cache_values, scaling, grouped)
+        )
+    return torch.cat(outputs, dim=1) if len(outputs) > 1 else outputs[0], None
+
+
+def _prefill_attention(
+    span: PrefillSpan,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    cache_keys: torch.Tensor,
+    cache_values: torch.Tensor,
+    scaling: float | None,
+    grouped: bool,
+) -> torch.Tensor:
+    """A prompt chunk attending causally to itself and, after the first chunk, to its slot's cached prefix;
+    returns [1, length, heads, head_dim]."""
+    end = span.start + span.length
+    queries = query[:, :, span.start : end]
+    if span.mask is None:
         out = scaled_dot_product_attention(
-            query[:, :, start:end],
-            key[:, :, start:end],
-            value[:, :, start:end],
+            queries,
+            key[:, :, span.start : end],
+            value[:, :, span.start : end],
             is_causal=True,
             scale=scaling,
             enable_gqa=grouped,
         )
-        outputs.append(out.transpose(1, 2))
-    return torch.cat(outputs, dim=1) if len(outputs) > 1 else outputs[0], None
+    else:
+        row = slice(span.slot, span.slot + 1)
+        known = span.cache_start + span.length
+        out = scaled_dot_product_attention(
+            queries,
+            cache_keys[row, :, :known],
+            cache_values[row, :, :known],
+            attn_mask=span.mask,
+            scale=scaling,
+            enable_gqa=grouped,
+        )
+    return out.transpose(1, 2)
 
 
 def _decode_attention(

@@ -174,3 +174,31 @@ async def test_the_builtin_model_loads_says_it_is_random_and_generates(
         assert chunks[-1].completion_tokens == 4
     finally:
         await backend.close()
+
+
+async def test_engine_settings_and_the_step_observer_reach_the_engine() -> None:
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(ASSETS)
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=len(tokenizer), n_positions=CONTEXT)
+    model = GPT2LMHeadModel(config).eval()  # its own model: int8 quantization rewrites the layers
+    steps: list[int] = []
+
+    class Recorder:
+        def on_step(
+            self, *, batch_size: int, decode_tokens: int, prefill_tokens: int, seconds: float
+        ) -> None:
+            steps.append(prefill_tokens)
+
+    settings = EngineSettings(dtype="float32", quantization="int8", max_prefill_tokens=16)
+    backend = LocalTextBackend(
+        SPEC, settings, load=lambda source, dtype: (model, tokenizer), observer=Recorder()
+    )
+    await backend.start()
+    try:
+        prompt = TextPrompt(token_ids=list(range(1, 41)))
+        chunks = await collect(backend.generate(prompt, SamplingParams(max_tokens=2, ignore_eos=True)))
+    finally:
+        await backend.close()
+    assert chunks[-1].completion_tokens == 2
+    assert steps == [16, 16, 8, 0]  # prefill tokens per step: the 40-token prompt in chunks of 16
+    assert type(model.lm_head).__name__ == "Int8Linear"

@@ -21,6 +21,7 @@ from llmapi.engine.async_engine import AsyncEngine
 from llmapi.engine.engine_stats import EngineStats
 from llmapi.engine.llm_engine import LLMEngine
 from llmapi.engine.sampling_params import SamplingParams
+from llmapi.engine.step_observer import StepObserver
 from llmapi.errors import ContextLengthExceededError, InvalidRequestError, ServiceUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,12 @@ class LocalTextBackend:
     """A TextGenerationBackend running a causal LM on this machine's CPU (or whatever torch uses)."""
 
     def __init__(
-        self, spec: ModelSpec, engine_settings: EngineSettings, *, load: LoadCausalLM | None = None
+        self,
+        spec: ModelSpec,
+        engine_settings: EngineSettings,
+        *,
+        load: LoadCausalLM | None = None,
+        observer: StepObserver | None = None,
     ) -> None:
         if spec.source is None:
             raise ConfigError(f"model '{spec.id}' needs a source: a Hugging Face id, a directory or builtin:")
@@ -40,6 +46,7 @@ class LocalTextBackend:
         self._source = spec.source
         self._settings = engine_settings
         self._load = load or loader.load_causal_lm
+        self._observer = observer
         self._created = int(time.time())
         self._context_length: int | None = None
         self._tokenizer: Any = None
@@ -66,14 +73,7 @@ class LocalTextBackend:
             return
         if self._source.startswith("builtin:"):
             logger.warning(BUILTIN_NOTICE)
-        model, tokenizer = await asyncio.to_thread(self._load_model)
-        engine = LLMEngine(
-            model,
-            tokenizer,
-            vocab_size=len(tokenizer),
-            eos_token_id=tokenizer.eos_token_id,
-            max_batch_size=self._settings.max_batch_size,
-        )
+        engine, tokenizer = await asyncio.to_thread(self._build_engine)
         self._tokenizer = tokenizer
         self._context_length = engine.max_model_len
         self._engine = AsyncEngine(engine, max_waiting=self._settings.max_waiting)
@@ -108,9 +108,23 @@ class LocalTextBackend:
                         completion_tokens=output.completion_tokens,
                     )
 
-    def _load_model(self) -> tuple[Any, Any]:
+    def _build_engine(self) -> tuple[LLMEngine, Any]:
+        """Load the model and wrap it in an engine (int8 quantization takes a while: off the event loop)."""
         loader.configure_threads(self._settings.threads)
-        return self._load(self._source, loader.pick_dtype(self._settings.dtype))
+        loaded: tuple[Any, Any] = self._load(self._source, loader.pick_dtype(self._settings.dtype))
+        model, tokenizer = loaded
+        engine = LLMEngine(
+            model,
+            tokenizer,
+            vocab_size=len(tokenizer),
+            eos_token_id=tokenizer.eos_token_id,
+            max_batch_size=self._settings.max_batch_size,
+            max_prefill_tokens=self._settings.max_prefill_tokens,
+            quantization=self._settings.quantization,
+            compile_model=self._settings.compile,
+            observer=self._observer,
+        )
+        return engine, tokenizer
 
     def _encode(self, prompt: Prompt) -> list[int]:
         tokenizer = self.tokenizer
