@@ -28,7 +28,8 @@ from llmapi.api.routes import (
 from llmapi.api.usage_middleware import UsageMiddleware
 from llmapi.backends.registry import ModelRegistry
 from llmapi.config import Settings
-from llmapi.observability.metrics import build_metrics_registry
+from llmapi.observability.engine_metrics import EngineMetrics
+from llmapi.observability.metrics import EngineStatsCollector, new_metrics_registry
 from llmapi.services.identity import Identity
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ AUTH_OFF_WARNING = (
 
 def create_app(settings: Settings, registry: ModelRegistry | None = None) -> FastAPI:
     """The app serves at once; models load in the background and /health/ready turns 200 when they are in."""
-    served = registry if registry is not None else ModelRegistry.from_settings(settings)
+    metrics_registry = new_metrics_registry()
+    served = registry or ModelRegistry.from_settings(settings, EngineMetrics(metrics_registry))
+    metrics_registry.register(EngineStatsCollector(served.engine_stats))
     identity = Identity(settings)
 
     @asynccontextmanager
@@ -67,7 +70,7 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
     )
     app.state.settings = settings
     app.state.registry = served
-    app.state.metrics = build_metrics_registry(served.engine_stats)
+    app.state.metrics = metrics_registry
     app.state.identity = identity
     app.state.authenticator = identity.authenticator if settings.auth == "on" else None
     app.add_middleware(UsageMiddleware, recorder=identity.usage)

@@ -74,7 +74,39 @@ def test_a_non_streamed_request_whose_client_leaves_stops_generating(
     assert wait_until(lambda: running_requests(http) == 0, timeout=10)
 
 
-def test_metrics_are_prometheus_text(http: httpx.Client) -> None:
+def metric(text: str, name: str) -> float:
+    match = re.search(rf'^{name}{{model_name="{TEXT_MODEL}"}} (\S+)$', text, re.MULTILINE)
+    assert match, f"{name} missing from /metrics"
+    return float(match.group(1))
+
+
+def test_engine_metrics_count_what_was_served(http: httpx.Client) -> None:
+    before = http.get("/metrics").text
+    body = {
+        "model": TEXT_MODEL,
+        "prompt": "import sys",
+        "max_tokens": 5,
+        "temperature": 0,
+        "ignore_eos": True,
+    }
+    assert http.post("/v1/completions", json=body).status_code == 200
     response = http.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
-    assert "llmapi_num_requests_waiting" in response.text
+    after = response.text
+    assert (
+        metric(after, "llmapi_generation_tokens_total") - metric(before, "llmapi_generation_tokens_total")
+        == 5
+    )
+    assert metric(after, "llmapi_prompt_tokens_total") > metric(before, "llmapi_prompt_tokens_total")
+    for histogram in (
+        "llmapi_time_to_first_token_seconds",
+        "llmapi_e2e_request_latency_seconds",
+        "llmapi_request_queue_time_seconds",
+    ):
+        assert metric(after, f"{histogram}_count") == metric(before, f"{histogram}_count") + 1
+    assert (
+        metric(after, "llmapi_inter_token_latency_seconds_count")
+        >= metric(before, "llmapi_inter_token_latency_seconds_count") + 4
+    )
+    assert metric(after, "llmapi_batch_size_count") > metric(before, "llmapi_batch_size_count")
+    assert "llmapi_num_requests_waiting" in after

@@ -18,11 +18,12 @@ from llmapi.backends.base import (
 from llmapi.config import ModelSpec, Settings, Task
 from llmapi.engine.engine_stats import EngineStats
 from llmapi.errors import InvalidRequestError, ModelNotFoundError, ServiceUnavailableError, WrongTaskError
+from llmapi.observability.engine_metrics import EngineMetrics
 
 logger = logging.getLogger(__name__)
 
 
-def build_backend(spec: ModelSpec, settings: Settings) -> Backend:
+def build_backend(spec: ModelSpec, settings: Settings, metrics: EngineMetrics | None = None) -> Backend:
     """One backend for one model spec. Local backends are imported only when used, so a gateway-only
     install (no torch) can serve remote models."""
     threads = settings.engine.threads
@@ -44,7 +45,7 @@ def build_backend(spec: ModelSpec, settings: Settings) -> Backend:
         return TextClassificationBackend(spec, threads=threads)
     from llmapi.backends.local.text import LocalTextBackend
 
-    return LocalTextBackend(spec, settings.engine)
+    return LocalTextBackend(spec, settings.engine, metrics=metrics.for_model(spec.id) if metrics else None)
 
 
 class ModelRegistry:
@@ -56,8 +57,8 @@ class ModelRegistry:
         self._failed: dict[str, str] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ModelRegistry:
-        return cls(build_backend(spec, settings) for spec in settings.models)
+    def from_settings(cls, settings: Settings, metrics: EngineMetrics | None = None) -> ModelRegistry:
+        return cls(build_backend(spec, settings, metrics) for spec in settings.models)
 
     @property
     def ready(self) -> bool:

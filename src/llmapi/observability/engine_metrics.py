@@ -151,9 +151,8 @@ class RequestTimer:
         tokens = len(output.token_ids)
         if self._completion_tokens == 0 and tokens:
             self._metrics.time_to_first_token.observe(now - self._start)
-            queue_seconds = getattr(output, "queue_seconds", None)
-            if queue_seconds is not None:
-                self._metrics.request_queue_time.observe(queue_seconds)
+            if output.queue_seconds is not None:
+                self._metrics.request_queue_time.observe(output.queue_seconds)
         elif tokens:
             gap = (now - self._last) / tokens
             for _ in range(tokens):

@@ -33,7 +33,5 @@ class EngineStatsCollector(Collector):
         yield waiting
 
 
-def build_metrics_registry(engine_stats: EngineStatsSource) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(EngineStatsCollector(engine_stats))
-    return registry
+def new_metrics_registry() -> CollectorRegistry:
+    return CollectorRegistry(auto_describe=False)

@@ -23,6 +23,7 @@ from llmapi.engine.llm_engine import LLMEngine
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.engine.step_observer import StepObserver
 from llmapi.errors import ContextLengthExceededError, InvalidRequestError, ServiceUnavailableError
+from llmapi.observability.engine_metrics import ModelMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class LocalTextBackend:
         *,
         load: LoadCausalLM | None = None,
         observer: StepObserver | None = None,
+        metrics: ModelMetrics | None = None,
     ) -> None:
         if spec.source is None:
             raise ConfigError(f"model '{spec.id}' needs a source: a Hugging Face id, a directory or builtin:")
@@ -46,7 +48,8 @@ class LocalTextBackend:
         self._source = spec.source
         self._settings = engine_settings
         self._load = load or loader.load_causal_lm
-        self._observer = observer
+        self._metrics = metrics
+        self._observer = observer or metrics
         self._created = int(time.time())
         self._context_length: int | None = None
         self._tokenizer: Any = None
@@ -98,15 +101,24 @@ class LocalTextBackend:
         token_ids = self._encode(prompt)
         params = self._fit_to_context(len(token_ids), params, self._context_length, _param(prompt))
         # aclosing: when our consumer stops early, the engine hears of it now, not when garbage is collected.
-        async with contextlib.aclosing(self._engine.generate(token_ids, params, uuid.uuid4().hex)) as outputs:
-            async for output in outputs:
-                if output.text or output.finished:
-                    yield GenerationChunk(
-                        text=output.text,
-                        finish_reason=output.finish_reason,
-                        prompt_tokens=output.prompt_tokens,
-                        completion_tokens=output.completion_tokens,
-                    )
+        timer = self._metrics.request_timer() if self._metrics is not None else None
+        try:
+            async with contextlib.aclosing(
+                self._engine.generate(token_ids, params, uuid.uuid4().hex)
+            ) as outputs:
+                async for output in outputs:
+                    if timer is not None:
+                        timer.on_output(output)
+                    if output.text or output.finished:
+                        yield GenerationChunk(
+                            text=output.text,
+                            finish_reason=output.finish_reason,
+                            prompt_tokens=output.prompt_tokens,
+                            completion_tokens=output.completion_tokens,
+                        )
+        finally:
+            if timer is not None:
+                timer.close()
 
     def _build_engine(self) -> tuple[LLMEngine, Any]:
         """Load the model and wrap it in an engine (int8 quantization takes a while: off the event loop)."""
