@@ -30,10 +30,14 @@ def _jobs(request: ChatCompletionRequest, default_max_tokens: int) -> list[Job]:
 
 
 async def create_chat_completion(
-    *, request: ChatCompletionRequest, registry: ModelRegistry, default_max_tokens: int
+    *, request: ChatCompletionRequest, registry: ModelRegistry, default_max_tokens: int, note: UsageNote
 ) -> ChatCompletion:
     backend = registry.text(request.model)
     results = await run_all(backend, _jobs(request, default_max_tokens))
+    usage = Usage.of(results[0].prompt_tokens, sum(r.completion_tokens for r in results))
+    note.count(
+        model=request.model, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
+    )
     return ChatCompletion(
         id=new_id("chatcmpl"),
         created=now(),
@@ -42,7 +46,7 @@ async def create_chat_completion(
             ChatChoice(index=i, message=ChatCompletionMessage(content=r.text), finish_reason=r.finish_reason)
             for i, r in enumerate(results)
         ],
-        usage=Usage.of(results[0].prompt_tokens, sum(r.completion_tokens for r in results)),
+        usage=usage,
     )
 
 
@@ -72,6 +76,6 @@ async def stream_chat_completion(
         if piece.finish_reason:
             prompt_tokens = piece.prompt_tokens
             completion_tokens += piece.completion_tokens
-            note.prompt_tokens, note.completion_tokens = prompt_tokens, completion_tokens
+            note.count(model=request.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
     if include_usage:
         yield chunk([], Usage.of(prompt_tokens, completion_tokens))

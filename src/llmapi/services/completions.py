@@ -31,11 +31,15 @@ def _echo(request: CompletionRequest, job_index: int) -> str:
 
 
 async def create_completion(
-    *, request: CompletionRequest, registry: ModelRegistry, default_max_tokens: int
+    *, request: CompletionRequest, registry: ModelRegistry, default_max_tokens: int, note: UsageNote
 ) -> Completion:
     backend = registry.text(request.model)
     results = await run_all(backend, _jobs(request, default_max_tokens))
     prompt_tokens = sum(r.prompt_tokens for i, r in enumerate(results) if i % request.n == 0)
+    usage = Usage.of(prompt_tokens, sum(r.completion_tokens for r in results))
+    note.count(
+        model=request.model, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
+    )
     return Completion(
         id=new_id("cmpl"),
         created=now(),
@@ -44,7 +48,7 @@ async def create_completion(
             CompletionChoice(index=i, text=_echo(request, i) + r.text, finish_reason=r.finish_reason)
             for i, r in enumerate(results)
         ],
-        usage=Usage.of(prompt_tokens, sum(r.completion_tokens for r in results)),
+        usage=usage,
     )
 
 
@@ -67,7 +71,7 @@ async def stream_completion(
         if piece.finish_reason:
             prompt_tokens += piece.prompt_tokens if index % request.n == 0 else 0
             completion_tokens += piece.completion_tokens
-            note.prompt_tokens, note.completion_tokens = prompt_tokens, completion_tokens
+            note.count(model=request.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
     if include_usage:
         usage = Usage.of(prompt_tokens, completion_tokens)
         yield Completion(id=chunk_id, created=created, model=request.model, choices=[], usage=usage)

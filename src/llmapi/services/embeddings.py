@@ -9,6 +9,7 @@ from llmapi.backends.registry import ModelRegistry
 from llmapi.errors import UnsupportedError
 from llmapi.protocol.common import PromptUsage
 from llmapi.protocol.embeddings import Embedding, EmbeddingList, EmbeddingRequest
+from llmapi.services.usage import UsageNote
 
 
 def _texts(request: EmbeddingRequest) -> list[str]:
@@ -28,7 +29,9 @@ def _encode(vector: list[float], encoding_format: str) -> list[float] | str:
     return vector
 
 
-async def create_embeddings(*, request: EmbeddingRequest, registry: ModelRegistry) -> EmbeddingList:
+async def create_embeddings(
+    *, request: EmbeddingRequest, registry: ModelRegistry, note: UsageNote
+) -> EmbeddingList:
     backend = registry.embedding(request.model)
     texts = _texts(request)
     result = await backend.embed(texts)
@@ -38,6 +41,7 @@ async def create_embeddings(*, request: EmbeddingRequest, registry: ModelRegistr
             f"shorten them to {request.dimensions}; leave 'dimensions' unset.",
             param="dimensions",
         )
+    note.count(model=request.model, prompt_tokens=result.prompt_tokens)
     return EmbeddingList(
         data=[
             Embedding(embedding=_encode(vector, request.encoding_format), index=i)

@@ -18,10 +18,13 @@ def _job(request: GenerateTextRequest, default_max_tokens: int) -> Job:
 
 
 async def generate_text(
-    *, request: GenerateTextRequest, registry: ModelRegistry, default_max_tokens: int
+    *, request: GenerateTextRequest, registry: ModelRegistry, default_max_tokens: int, note: UsageNote
 ) -> GenerateTextResponse:
     backend = registry.text(request.model)
     [result] = await run_all(backend, [_job(request, default_max_tokens)])
+    note.count(
+        model=backend.card.id, prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens
+    )
     return GenerateTextResponse(
         id=new_id("gen"),
         created=now(),
@@ -40,7 +43,9 @@ async def stream_text(
     async for _, piece in stream_all(backend, [_job(request, default_max_tokens)]):
         usage = Usage.of(piece.prompt_tokens, piece.completion_tokens) if piece.finish_reason else None
         if usage is not None:
-            note.prompt_tokens, note.completion_tokens = usage.prompt_tokens, usage.completion_tokens
+            note.count(
+                model=model, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
+            )
         yield GenerateTextChunk(
             id=chunk_id,
             created=created,

@@ -5,11 +5,15 @@ from __future__ import annotations
 from llmapi.backends.registry import ModelRegistry
 from llmapi.protocol.common import PromptUsage
 from llmapi.protocol.sentiment import SentimentRequest, SentimentResponse, SentimentResult
+from llmapi.services.usage import UsageNote
 
 
-async def analyze_sentiment(*, request: SentimentRequest, registry: ModelRegistry) -> SentimentResponse:
+async def analyze_sentiment(
+    *, request: SentimentRequest, registry: ModelRegistry, note: UsageNote
+) -> SentimentResponse:
     backend = registry.sentiment(request.model)
     sentiments, prompt_tokens = await backend.analyze(request.all_texts())
+    note.count(model=backend.card.id, prompt_tokens=prompt_tokens)
     return SentimentResponse(
         model=backend.card.id,
         results=[

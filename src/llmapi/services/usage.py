@@ -24,6 +24,9 @@ class UsageNote:
     completion_tokens: int = 0
     cached: bool = False
 
+    def count(self, *, model: str, prompt_tokens: int, completion_tokens: int = 0) -> None:
+        self.model, self.prompt_tokens, self.completion_tokens = model, prompt_tokens, completion_tokens
+
 
 WriteBatch = Callable[[Sequence[UsageEvent]], Awaitable[None]]
 

@@ -28,15 +28,10 @@ async def chat_completions(
     settings: SettingsDep,
     note: UsageNoteDep,
 ) -> Response:
-    max_tokens, note.model = settings.default_max_tokens, body.model
+    max_tokens = settings.default_max_tokens
     if body.stream:
         return await sse_response(
             stream_chat_completion(request=body, registry=registry, default_max_tokens=max_tokens, note=note)
         )
-    work = create_chat_completion(request=body, registry=registry, default_max_tokens=max_tokens)
-    completion = await cancel_on_disconnect(request, work)
-    note.prompt_tokens, note.completion_tokens = (
-        completion.usage.prompt_tokens,
-        completion.usage.completion_tokens,
-    )
-    return json_response(completion)
+    work = create_chat_completion(request=body, registry=registry, default_max_tokens=max_tokens, note=note)
+    return json_response(await cancel_on_disconnect(request, work))

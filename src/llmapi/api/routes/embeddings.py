@@ -20,6 +20,4 @@ router = APIRouter(prefix="/v1", tags=["embeddings"])
     dependencies=[require(Scope.EMBEDDINGS)],
 )
 async def embeddings(body: EmbeddingRequest, registry: RegistryDep, note: UsageNoteDep) -> Response:
-    result = await create_embeddings(request=body, registry=registry)
-    note.model, note.prompt_tokens = result.model, result.usage.prompt_tokens
-    return json_response(result)
+    return json_response(await create_embeddings(request=body, registry=registry, note=note))

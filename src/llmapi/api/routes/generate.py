@@ -28,13 +28,10 @@ async def generate(
     settings: SettingsDep,
     note: UsageNoteDep,
 ) -> Response:
-    max_tokens, note.model = settings.default_max_tokens, body.model
+    max_tokens = settings.default_max_tokens
     if body.stream:
         return await sse_response(
             stream_text(request=body, registry=registry, default_max_tokens=max_tokens, note=note)
         )
-    work = generate_text(request=body, registry=registry, default_max_tokens=max_tokens)
-    result = await cancel_on_disconnect(request, work)
-    note.model = result.model
-    note.prompt_tokens, note.completion_tokens = result.usage.prompt_tokens, result.usage.completion_tokens
-    return json_response(result)
+    work = generate_text(request=body, registry=registry, default_max_tokens=max_tokens, note=note)
+    return json_response(await cancel_on_disconnect(request, work))

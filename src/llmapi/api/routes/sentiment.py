@@ -20,6 +20,4 @@ router = APIRouter(prefix="/v1/analyze", tags=["tasks"])
     dependencies=[require(Scope.ANALYZE)],
 )
 async def sentiment(body: SentimentRequest, registry: RegistryDep, note: UsageNoteDep) -> Response:
-    result = await analyze_sentiment(request=body, registry=registry)
-    note.model, note.prompt_tokens = result.model, result.usage.prompt_tokens
-    return json_response(result)
+    return json_response(await analyze_sentiment(request=body, registry=registry, note=note))
