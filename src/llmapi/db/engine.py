@@ -7,6 +7,7 @@ so a deployment (or a test) can live in its own schema of a shared database.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy import event, make_url
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool, StaticPool
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
 
 SQLITE_BUSY_TIMEOUT_MS = 5_000
 POSTGRES_POOL_SIZE = 10
@@ -55,11 +57,29 @@ def _sqlite_engine(url: URL, *, pooled: bool) -> AsyncEngine:
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        _use_write_ahead_log(cursor)
     finally:
         cursor.close()
+
+
+def _is_locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+# Switching a file to WAL needs an exclusive lock and SQLite does not wait for it (no busy handler), so two
+# instances opening a new database at once may collide: look first, and retry the switch within the timeout.
+@retry(
+    retry=retry_if_exception(_is_locked),
+    stop=stop_after_delay(SQLITE_BUSY_TIMEOUT_MS / 1000),
+    wait=wait_random_exponential(multiplier=0.01, max=0.25),
+    reraise=True,
+)
+def _use_write_ahead_log(cursor: Any) -> None:
+    cursor.execute("PRAGMA journal_mode")
+    if cursor.fetchone()[0] != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
 
 
 def _postgres_engine(url: URL, *, pooled: bool) -> AsyncEngine:
