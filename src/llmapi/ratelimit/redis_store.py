@@ -1,0 +1,78 @@
+"""Limits shared by every instance on one Redis: each acquire and each release is one Lua script call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from importlib.resources import files
+from typing import Literal
+
+import redis.asyncio as aioredis
+
+from llmapi.ratelimit.checks import Check, Concurrency, Decision, Quota, Rate, RateState
+
+_KINDS: dict[int, Literal["rate", "quota", "concurrency"]] = {1: "rate", 2: "quota", 3: "concurrency"}
+_Arg = str | int | float
+
+
+class RedisLimitStore:
+    """Exact across instances: a check is decided and charged atomically inside Redis, on the server's clock,
+    so instances whose clocks disagree still agree on every limit. The scripts (acquire.lua, release.lua) are
+    sent by EVALSHA and loaded again when the server answers NOSCRIPT.
+
+    The caller owns `client` and closes it; `close()` leaves it open.
+    """
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._acquire = client.register_script(_source("acquire.lua"))
+        self._release = client.register_script(_source("release.lua"))
+
+    async def acquire(self, check: Check) -> Decision:
+        args: list[_Arg] = [len(check.rates), len(check.quotas), int(check.concurrency is not None)]
+        for rate in check.rates:
+            if rate.limit < 1 or rate.period_s <= 0:  # the script would divide by zero and admit everything
+                raise ValueError(
+                    f"rate {rate.key}: limit ({rate.limit}) must be >= 1 and period_s ({rate.period_s}) > 0"
+                )
+            args += (rate.limit, rate.period_s * 1e6, rate.cost)
+        for quota in check.quotas:
+            args += (quota.limit, quota.cost, quota.ttl_s)
+        if check.concurrency is not None:
+            concurrency = check.concurrency
+            args += (concurrency.limit, concurrency.lease, concurrency.lease_ttl_s * 1e6)
+        reply = await self._acquire(keys=_keys(check.rates, check.quotas, check.concurrency), args=args)
+        allowed, kind, index, retry_ms, *rate_values = (int(value) for value in reply)
+        states = tuple(
+            RateState(rate.limit, remaining, reset_ms / 1000)
+            for rate, remaining, reset_ms in zip(
+                check.rates, rate_values[::2], rate_values[1::2], strict=True
+            )
+        )
+        if allowed:
+            return Decision(True, states)
+        return Decision(False, states, (_KINDS[kind], index), retry_ms / 1000)
+
+    async def release(self, check: Check, used: Mapping[str, int]) -> None:
+        rates = [rate for rate in check.rates if rate.key in used]
+        quotas = [quota for quota in check.quotas if quota.key in used]
+        if not rates and not quotas and check.concurrency is None:
+            return
+        args: list[_Arg] = [len(rates), len(quotas), int(check.concurrency is not None)]
+        for rate in rates:
+            args += (rate.limit, rate.period_s * 1e6, used[rate.key] - rate.cost)
+        for quota in quotas:
+            args += (used[quota.key] - quota.cost, quota.ttl_s)
+        if check.concurrency is not None:
+            args.append(check.concurrency.lease)
+        await self._release(keys=_keys(rates, quotas, check.concurrency), args=args)
+
+    async def close(self) -> None:
+        """The caller owns the client and closes it."""
+
+
+def _keys(rates: Iterable[Rate], quotas: Iterable[Quota], concurrency: Concurrency | None) -> list[str]:
+    keys = [rate.key for rate in rates] + [quota.key for quota in quotas]
+    return keys if concurrency is None else [*keys, concurrency.key]
+
+
+def _source(name: str) -> str:
+    return files("llmapi.ratelimit").joinpath(name).read_text(encoding="utf-8")
