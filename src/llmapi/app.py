@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import FastAPI
 
 from llmapi import __version__
+from llmapi.api.admission_middleware import AdmissionMiddleware
 from llmapi.api.error_handlers import install_error_handlers
 from llmapi.api.request_id import RequestIdMiddleware
 from llmapi.api.routes import (
@@ -27,10 +28,18 @@ from llmapi.api.routes import (
 )
 from llmapi.api.usage_middleware import UsageMiddleware
 from llmapi.backends.registry import ModelRegistry
+from llmapi.cache.memory_store import MemoryCacheStore
+from llmapi.cache.redis_store import RedisCacheStore
 from llmapi.config import Settings
 from llmapi.observability.engine_metrics import EngineMetrics
+from llmapi.observability.gateway_metrics import GatewayMetrics
 from llmapi.observability.metrics import EngineStatsCollector, new_metrics_registry
+from llmapi.ratelimit.memory_store import MemoryLimitStore
+from llmapi.ratelimit.redis_store import RedisLimitStore
+from llmapi.services.admission import Gatekeeper
 from llmapi.services.identity import Identity
+from llmapi.services.response_cache import ResponseCache
+from llmapi.shared_redis import SharedRedis
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +55,29 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
     served = registry or ModelRegistry.from_settings(settings, EngineMetrics(metrics_registry))
     metrics_registry.register(EngineStatsCollector(served.engine_stats))
     identity = Identity(settings)
+    gateway_metrics = GatewayMetrics(metrics_registry)
+    shared_redis = (
+        SharedRedis.from_url(settings.redis_url, on_error=gateway_metrics.redis_error)
+        if settings.redis_url
+        else None
+    )
+    if shared_redis is not None:
+        gateway_metrics.watch_redis(lambda: shared_redis.degraded)
+    gatekeeper = Gatekeeper(
+        settings.limits,
+        local=MemoryLimitStore(),
+        shared=RedisLimitStore(shared_redis.client) if shared_redis else None,
+        redis=shared_redis,
+        metrics=gateway_metrics,
+    )
+    response_cache = ResponseCache(
+        settings.cache,
+        store=RedisCacheStore(shared_redis.client, settings.cache.max_entry_bytes)
+        if shared_redis
+        else MemoryCacheStore(settings.cache.max_bytes, settings.cache.max_entry_bytes),
+        redis=shared_redis,
+        metrics=gateway_metrics,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,6 +93,9 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
                 await loading
             await served.close()
             await identity.close()
+            await response_cache.close()
+            if shared_redis is not None:
+                await shared_redis.close()
 
     app = FastAPI(
         title="llmapi",
@@ -73,6 +108,10 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
     app.state.metrics = metrics_registry
     app.state.identity = identity
     app.state.authenticator = identity.authenticator if settings.auth == "on" else None
+    app.state.gatekeeper = gatekeeper
+    app.state.response_cache = response_cache
+    app.state.shared_redis = shared_redis
+    app.add_middleware(AdmissionMiddleware)
     app.add_middleware(UsageMiddleware, recorder=identity.usage)
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)

@@ -120,6 +120,92 @@ class OIDCSettings(BaseModel):
     role: Literal["admin", "developer", "service"] = "service"
 
 
+class RoleLimits(BaseModel):
+    """Limits for every credential of a role; None is unlimited. A key's own `rate_limits` override these."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    max_concurrent: int | None = Field(default=None, ge=1)
+    tokens_per_day: int | None = Field(default=None, ge=1)
+    tokens_per_month: int | None = Field(default=None, ge=1)
+
+
+class ModelLimits(BaseModel):
+    """Limits on one model, per credential, on top of the credential's own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+
+
+_INFERENCE_DEFAULTS = {"requests_per_minute": 600, "tokens_per_minute": 200_000, "max_concurrent": 32}
+ROLE_LIMIT_DEFAULTS: dict[str, dict[str, int]] = {
+    "admin": {},
+    "developer": _INFERENCE_DEFAULTS,
+    "service": _INFERENCE_DEFAULTS,
+}
+
+
+class LimitSettings(BaseModel):
+    """Rate limits, concurrency limits and token budgets per credential, and the per-instance load guard.
+
+    With `LLMAPI_REDIS_URL` the counters are shared by every instance; without it each instance counts alone.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    admin: RoleLimits
+    developer: RoleLimits
+    service: RoleLimits
+    models: dict[str, ModelLimits] = Field(default_factory=dict)
+    on_redis_failure: Literal["open", "closed"] = Field(
+        default="open",
+        description="open: keep serving with per-instance limits while Redis is down; closed: answer 503.",
+    )
+    max_inflight_requests: int = Field(
+        default=256, ge=1, le=1_000_000, description="Per instance: more inference requests at once get 503."
+    )
+    lease_ttl_seconds: float = Field(
+        default=900.0, ge=1.0, description="A concurrency slot held by a crashed instance lapses after this."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _over_role_defaults(cls, data: Any) -> Any:
+        """Setting one limit of a role keeps the role's other defaults."""
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for role, defaults in ROLE_LIMIT_DEFAULTS.items():
+            given = merged.get(role, {})
+            merged[role] = {**defaults, **given} if isinstance(given, dict) else given
+        return merged
+
+    def for_role(self, role: str) -> RoleLimits:
+        limits: RoleLimits = getattr(self, role)
+        return limits
+
+
+class CacheSettings(BaseModel):
+    """The response cache for chat, completions, generate and embeddings (Redis when configured)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    ttl_seconds: float = Field(default=3600.0, gt=0.0, le=30 * 86_400)
+    max_entry_bytes: int = Field(default=1 << 20, ge=1_024)
+    max_bytes: int = Field(default=64 << 20, ge=1_024, description="The in-memory store's size, in bytes.")
+    shared: bool = Field(
+        default=False, description="One namespace for every credential; off: each credential has its own."
+    )
+    deterministic_only: bool = Field(
+        default=True, description="Cache only requests with temperature 0 or a seed."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LLMAPI_", env_nested_delimiter="__", extra="ignore", validate_default=True
@@ -143,6 +229,8 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
     auth_cache_ttl_seconds: float = Field(default=30.0, ge=0.0, le=3600.0)
     oidc: OIDCSettings | None = None
+    limits: LimitSettings = Field(default_factory=lambda: LimitSettings.model_validate({}))
+    cache: CacheSettings = Field(default_factory=CacheSettings)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -5,6 +5,7 @@ Code raises these; the app's exception handlers turn them into responses. Messag
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -126,3 +127,28 @@ class AuthenticationError(APIError):
 class PermissionDeniedError(APIError):
     status_code = 403
     default_code = "insufficient_scope"
+
+
+class RateLimitError(APIError):
+    """429: a rate or concurrency limit refused the request; `Retry-After` says when to try again."""
+
+    status_code = 429
+    default_code = "rate_limit_exceeded"
+
+    def __init__(
+        self, message: str, *, error_type: str, retry_after_s: float, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message, headers={**(headers or {}), **retry_after_headers(retry_after_s)})
+        self.error_type = error_type
+
+
+class QuotaExceededError(RateLimitError):
+    """429 with code `insufficient_quota`: a daily or monthly token budget is spent."""
+
+    default_code = "insufficient_quota"
+
+
+def retry_after_headers(seconds: float) -> dict[str, str]:
+    """`Retry-After` in whole seconds (rounded up) and `retry-after-ms`, which OpenAI SDKs read first."""
+    milliseconds = max(1, math.ceil(seconds * 1000))
+    return {"Retry-After": str(math.ceil(milliseconds / 1000)), "retry-after-ms": str(milliseconds)}

@@ -34,7 +34,9 @@ def wait_until(predicate: object, timeout: float = 20.0) -> bool:
 
 @pytest.fixture
 def http(server: RunningServer) -> httpx.Client:
-    with httpx.Client(base_url=server.base_url, timeout=120, headers=ADMIN_HEADERS) as client:
+    # Generation itself is under test: the response cache must neither answer nor remember.
+    headers = {**ADMIN_HEADERS, "Cache-Control": "no-cache, no-store"}
+    with httpx.Client(base_url=server.base_url, timeout=120, headers=headers) as client:
         assert wait_until(lambda: running_requests(client) == 0)
         yield client
 
@@ -42,7 +44,7 @@ def http(server: RunningServer) -> httpx.Client:
 def test_health_answers_while_a_long_generation_runs(server: RunningServer, http: httpx.Client) -> None:
     generation = threading.Thread(
         target=lambda: httpx.post(
-            f"{server.base_url}/v1/completions", json=LONG, timeout=120, headers=ADMIN_HEADERS
+            f"{server.base_url}/v1/completions", json=LONG, timeout=120, headers=http.headers
         )
     )
     generation.start()
@@ -69,7 +71,7 @@ def test_a_non_streamed_request_whose_client_leaves_stops_generating(
             f"{server.base_url}/v1/completions",
             json=LONG,
             timeout=httpx.Timeout(120, read=1.0),
-            headers=ADMIN_HEADERS,
+            headers=http.headers,
         )
     assert wait_until(lambda: running_requests(http) == 0, timeout=10)
 

@@ -11,7 +11,9 @@ TEXT_MODEL = "gpt2-124m-random"
 
 @pytest.fixture(scope="module")
 def http(server: RunningServer) -> httpx.Client:
-    return httpx.Client(base_url=server.base_url, timeout=120, headers=ADMIN_HEADERS)
+    # These tests are about the engine, so the response cache must neither answer nor remember.
+    headers = {**ADMIN_HEADERS, "Cache-Control": "no-cache, no-store"}
+    return httpx.Client(base_url=server.base_url, timeout=120, headers=headers)
 
 
 def complete(http: httpx.Client, **fields: object) -> dict[str, object]:

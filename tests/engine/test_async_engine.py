@@ -128,7 +128,8 @@ async def test_the_event_loop_stays_responsive_during_generation(
     await asyncio.gather(*(collect(engine.generate(PROMPT * 30, params, f"r{i}")) for i in range(8)))
     elapsed = time.monotonic() - started
     beat.cancel()
-    assert ticks >= elapsed / 0.01 * 0.5
+    # A blocked loop would tick a handful of times; a free one ticks about every 10 ms (slower under load).
+    assert ticks >= elapsed / 0.01 * 0.25
     assert worst_gap < 0.2
 
 

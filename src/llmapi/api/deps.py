@@ -5,11 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from pydantic import BaseModel
+from starlette.responses import Response
 
+from llmapi.api.security import PrincipalDep
 from llmapi.api.usage_middleware import USAGE_NOTE
 from llmapi.backends.registry import ModelRegistry
 from llmapi.config import Settings
+from llmapi.services.admission import Gatekeeper
 from llmapi.services.identity import Identity
+from llmapi.services.response_cache import CacheLookup, Kind, ResponseCache
 from llmapi.services.usage import UsageNote
 
 
@@ -39,3 +44,41 @@ def get_identity(request: Request) -> Identity:
 
 
 IdentityDep = Annotated[Identity, Depends(get_identity)]
+
+
+class Admit:
+    """Charges the calling principal's limits for this request; its response carries the limit headers."""
+
+    def __init__(self, request: Request, principal: PrincipalDep) -> None:
+        self._request = request
+        self._principal = principal
+
+    async def __call__(self, *, model: str | None, tokens: int) -> None:
+        gatekeeper: Gatekeeper = self._request.app.state.gatekeeper
+        admission = await gatekeeper.admit(self._principal, model=model, tokens=tokens)
+        self._request.state.admission = admission
+
+
+class CacheFor:
+    """The response cache, for this request's principal and `Cache-Control` header."""
+
+    def __init__(self, request: Request, principal: PrincipalDep) -> None:
+        self._cache: ResponseCache = request.app.state.response_cache
+        self._principal = principal
+        self._cache_control = request.headers.get("cache-control")
+
+    def lookup(self, kind: Kind, body: BaseModel, *, max_tokens: int | None = None) -> CacheLookup:
+        return self._cache.lookup(
+            self._principal, kind, body, max_tokens=max_tokens, cache_control=self._cache_control
+        )
+
+
+AdmitDep = Annotated[Admit, Depends(Admit)]
+CacheDep = Annotated[CacheFor, Depends(CacheFor)]
+
+
+def with_cache_status(response: Response, lookup: CacheLookup) -> Response:
+    """`x-cache: HIT|MISS` on every response that could come from the cache."""
+    if lookup.status is not None:
+        response.headers["x-cache"] = lookup.status
+    return response

@@ -149,11 +149,7 @@ def _judge(record: ApiKeyRecord | None, now: datetime) -> _Accepted | _Refused:
         name=record.name,
         role=role,
         scopes=granted_scopes(role, record.scopes),
-        rate_limits=RateLimits(
-            requests_per_minute=limits.get("requests_per_minute"),
-            tokens_per_minute=limits.get("tokens_per_minute"),
-            max_concurrent=limits.get("max_concurrent"),
-        ),
+        rate_limits=RateLimits.from_mapping(limits),
     )
     return _Accepted(principal, expires_at)
 

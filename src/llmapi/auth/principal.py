@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from llmapi.auth.scopes import Role, Scope
@@ -15,6 +16,12 @@ class RateLimits:
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
     max_concurrent: int | None = None
+    tokens_per_day: int | None = None
+    tokens_per_month: int | None = None
+
+    @classmethod
+    def from_mapping(cls, limits: Mapping[str, int | None]) -> RateLimits:
+        return cls(**{f.name: limits.get(f.name) for f in fields(cls)})
 
 
 @dataclass(frozen=True, slots=True)

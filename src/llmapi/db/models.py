@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from sqlalchemy import JSON, Boolean, Float, Index, Integer, MetaData, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -30,10 +30,18 @@ class RateLimitsJSON(TypedDict):
     requests_per_minute: int | None
     tokens_per_minute: int | None
     max_concurrent: int | None
+    tokens_per_day: NotRequired[int | None]
+    tokens_per_month: NotRequired[int | None]
 
 
 def no_rate_limits() -> RateLimitsJSON:
-    return {"requests_per_minute": None, "tokens_per_minute": None, "max_concurrent": None}
+    return {
+        "requests_per_minute": None,
+        "tokens_per_minute": None,
+        "max_concurrent": None,
+        "tokens_per_day": None,
+        "tokens_per_month": None,
+    }
 
 
 def new_id() -> str:

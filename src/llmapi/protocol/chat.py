@@ -13,7 +13,7 @@ from pydantic import (
     model_serializer,
 )
 
-from llmapi.protocol.common import MAX_CHOICES, SamplingFields, StreamOptions, Usage
+from llmapi.protocol.common import MAX_CHOICES, SamplingFields, StreamOptions, Usage, estimated_tokens
 
 MessageRole = Literal["system", "developer", "user", "assistant", "tool"]
 
@@ -70,6 +70,9 @@ class ChatCompletionRequest(SamplingFields):
 
     def requested_max_tokens(self) -> int | None:
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+
+    def token_estimate(self, max_tokens: int) -> int:
+        return sum(estimated_tokens(m.text()) for m in self.messages) + max_tokens * self.n
 
 
 class ChatCompletionMessage(BaseModel):

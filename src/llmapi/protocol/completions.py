@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
-from llmapi.protocol.common import MAX_CHOICES, SamplingFields, StreamOptions, Usage
+from llmapi.protocol.common import MAX_CHOICES, SamplingFields, StreamOptions, Usage, estimated_tokens
 
 MAX_PROMPTS = 16
 TokenIds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
@@ -42,6 +42,11 @@ class CompletionRequest(SamplingFields):
         if value:
             raise ValueError("suffix (insertion) is not supported by this server; leave it unset")
         return value
+
+    def token_estimate(self, max_tokens: int) -> int:
+        prompts = self.prompts()
+        prompt_tokens = sum(estimated_tokens(p) if isinstance(p, str) else len(p) for p in prompts)
+        return prompt_tokens + max_tokens * self.n * len(prompts)
 
     def prompts(self) -> list[str | tuple[int, ...]]:
         """The prompts as strings or token-id tuples, in request order."""

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from llmapi.protocol.common import PromptUsage, RequestModel
+from llmapi.protocol.common import PromptUsage, RequestModel, estimated_tokens
 
 MAX_INPUTS = 2048
 InputText = Annotated[str, Field(min_length=1)]
@@ -24,6 +24,10 @@ class EmbeddingRequest(RequestModel):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = Field(default=None, ge=1)
     user: str | None = None
+
+    def token_estimate(self) -> int:
+        items = [self.input] if isinstance(self.input, str) or isinstance(self.input[0], int) else self.input
+        return sum(estimated_tokens(i) if isinstance(i, str) else len(i) for i in items)
 
 
 class Embedding(BaseModel):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from llmapi.protocol.common import SamplingFields, Usage
+from llmapi.protocol.common import SamplingFields, Usage, estimated_tokens
 
 
 class GenerateTextRequest(SamplingFields):
@@ -14,6 +14,9 @@ class GenerateTextRequest(SamplingFields):
     model: str | None = Field(default=None, description="Defaults to the first text-generation model.")
     max_tokens: int | None = Field(default=None, ge=1)
     stream: bool = False
+
+    def token_estimate(self, max_tokens: int) -> int:
+        return estimated_tokens(self.prompt) + max_tokens
 
 
 class GenerateTextResponse(BaseModel):

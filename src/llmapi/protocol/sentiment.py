@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from llmapi.protocol.common import PromptUsage, RequestModel
+from llmapi.protocol.common import PromptUsage, RequestModel, estimated_tokens
 
 MAX_TEXTS = 1024
 Text = Annotated[str, Field(min_length=1)]
@@ -27,6 +27,9 @@ class SentimentRequest(RequestModel):
 
     def all_texts(self) -> list[str]:
         return [self.text] if self.text is not None else list(self.texts or [])
+
+    def token_estimate(self) -> int:
+        return sum(estimated_tokens(text) for text in self.all_texts())
 
 
 class SentimentResult(BaseModel):

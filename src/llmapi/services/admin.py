@@ -54,6 +54,8 @@ def _limits(body: RateLimitsBody | None) -> RateLimitsJSON:
         "requests_per_minute": body.requests_per_minute,
         "tokens_per_minute": body.tokens_per_minute,
         "max_concurrent": body.max_concurrent,
+        "tokens_per_day": body.tokens_per_day,
+        "tokens_per_month": body.tokens_per_month,
     }
 
 

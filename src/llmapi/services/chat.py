@@ -16,7 +16,8 @@ from llmapi.protocol.chat import (
     ChatDelta,
 )
 from llmapi.protocol.common import Usage
-from llmapi.services.generation import Job, new_id, now, run_all, stream_all
+from llmapi.services.generation import Job, SequenceResult, Transcript, new_id, now, run_all, stream_all
+from llmapi.services.response_cache import NO_CACHE, CacheLookup
 from llmapi.services.usage import UsageNote
 
 
@@ -29,15 +30,7 @@ def _jobs(request: ChatCompletionRequest, default_max_tokens: int) -> list[Job]:
     ]
 
 
-async def create_chat_completion(
-    *, request: ChatCompletionRequest, registry: ModelRegistry, default_max_tokens: int, note: UsageNote
-) -> ChatCompletion:
-    backend = registry.text(request.model)
-    results = await run_all(backend, _jobs(request, default_max_tokens))
-    usage = Usage.of(results[0].prompt_tokens, sum(r.completion_tokens for r in results))
-    note.count(
-        model=request.model, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
-    )
+def _completion(request: ChatCompletionRequest, results: list[SequenceResult]) -> ChatCompletion:
     return ChatCompletion(
         id=new_id("chatcmpl"),
         created=now(),
@@ -46,12 +39,38 @@ async def create_chat_completion(
             ChatChoice(index=i, message=ChatCompletionMessage(content=r.text), finish_reason=r.finish_reason)
             for i, r in enumerate(results)
         ],
-        usage=usage,
+        usage=Usage.of(results[0].prompt_tokens, sum(r.completion_tokens for r in results)),
     )
 
 
+async def create_chat_completion(
+    *,
+    request: ChatCompletionRequest,
+    registry: ModelRegistry,
+    default_max_tokens: int,
+    note: UsageNote,
+    cache: CacheLookup = NO_CACHE,
+) -> ChatCompletion:
+    backend = registry.text(request.model)
+    if cached := await cache.get(ChatCompletion):
+        note.count_cached(model=request.model, prompt_tokens=cached.usage.prompt_tokens)
+        return cached.model_copy(update={"id": new_id("chatcmpl"), "created": now()})
+    completion = _completion(request, await run_all(backend, _jobs(request, default_max_tokens)))
+    usage = completion.usage
+    note.count(
+        model=request.model, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
+    )
+    await cache.put(completion)
+    return completion
+
+
 async def stream_chat_completion(
-    *, request: ChatCompletionRequest, registry: ModelRegistry, default_max_tokens: int, note: UsageNote
+    *,
+    request: ChatCompletionRequest,
+    registry: ModelRegistry,
+    default_max_tokens: int,
+    note: UsageNote,
+    cache: CacheLookup = NO_CACHE,
 ) -> AsyncIterator[ChatCompletionChunk]:
     """Chunks as OpenAI sends them: a role delta per choice, content deltas, exactly one chunk with
     finish_reason per choice, then (with stream_options.include_usage) a usage chunk with no choices."""
@@ -64,12 +83,34 @@ async def stream_chat_completion(
             id=chunk_id, created=created, model=request.model, choices=choices, usage=usage
         )
 
+    def opening() -> list[ChatCompletionChunk]:
+        return [
+            chunk([ChatChunkChoice(index=i, delta=ChatDelta(role="assistant", content=""))])
+            for i in range(request.n)
+        ]
+
+    if cached := await cache.get(ChatCompletion):
+        note.count_cached(model=request.model, prompt_tokens=cached.usage.prompt_tokens)
+        for opener in opening():
+            yield opener
+        for choice in cached.choices:
+            delta = ChatDelta(content=choice.message.content)
+            yield chunk(
+                [ChatChunkChoice(index=choice.index, delta=delta, finish_reason=choice.finish_reason)]
+            )
+        if include_usage:
+            yield chunk([], cached.usage)
+        return
+
+    jobs = _jobs(request, default_max_tokens)
+    transcript = Transcript(len(jobs))
     prompt_tokens, completion_tokens, started = 0, 0, False
-    async for index, piece in stream_all(backend, _jobs(request, default_max_tokens)):
+    async for index, piece in stream_all(backend, jobs):
         if not started:
             started = True
-            for i in range(request.n):
-                yield chunk([ChatChunkChoice(index=i, delta=ChatDelta(role="assistant", content=""))])
+            for opener in opening():
+                yield opener
+        transcript.add(index, piece)
         if piece.text or piece.finish_reason:
             delta = ChatDelta(content=piece.text) if piece.text else ChatDelta()
             yield chunk([ChatChunkChoice(index=index, delta=delta, finish_reason=piece.finish_reason)])
@@ -79,3 +120,5 @@ async def stream_chat_completion(
             note.count(model=request.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
     if include_usage:
         yield chunk([], Usage.of(prompt_tokens, completion_tokens))
+    if results := transcript.results():
+        await cache.put(_completion(request, results))

@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 from array import array
 
+from pydantic import BaseModel
+
 from llmapi.backends.registry import ModelRegistry
 from llmapi.errors import UnsupportedError
 from llmapi.protocol.common import PromptUsage
 from llmapi.protocol.embeddings import Embedding, EmbeddingList, EmbeddingRequest
+from llmapi.services.response_cache import NO_CACHE, CacheLookup
 from llmapi.services.usage import UsageNote
 
 
@@ -29,11 +32,21 @@ def _encode(vector: list[float], encoding_format: str) -> list[float] | str:
     return vector
 
 
+class CachedEmbeddings(BaseModel):
+    """What the cache keeps of an embeddings request: the vectors as floats, whatever encoding was asked."""
+
+    vectors: list[list[float]]
+    prompt_tokens: int
+
+
 async def create_embeddings(
-    *, request: EmbeddingRequest, registry: ModelRegistry, note: UsageNote
+    *, request: EmbeddingRequest, registry: ModelRegistry, note: UsageNote, cache: CacheLookup = NO_CACHE
 ) -> EmbeddingList:
     backend = registry.embedding(request.model)
     texts = _texts(request)
+    if cached := await cache.get(CachedEmbeddings):
+        note.count_cached(model=request.model, prompt_tokens=cached.prompt_tokens)
+        return _embedding_list(request, cached)
     result = await backend.embed(texts)
     if request.dimensions is not None and result.vectors and request.dimensions != len(result.vectors[0]):
         raise UnsupportedError(
@@ -42,11 +55,17 @@ async def create_embeddings(
             param="dimensions",
         )
     note.count(model=request.model, prompt_tokens=result.prompt_tokens)
+    computed = CachedEmbeddings(vectors=result.vectors, prompt_tokens=result.prompt_tokens)
+    await cache.put(computed)
+    return _embedding_list(request, computed)
+
+
+def _embedding_list(request: EmbeddingRequest, embeddings: CachedEmbeddings) -> EmbeddingList:
     return EmbeddingList(
         data=[
             Embedding(embedding=_encode(vector, request.encoding_format), index=i)
-            for i, vector in enumerate(result.vectors)
+            for i, vector in enumerate(embeddings.vectors)
         ],
         model=request.model,
-        usage=PromptUsage(prompt_tokens=result.prompt_tokens, total_tokens=result.prompt_tokens),
+        usage=PromptUsage(prompt_tokens=embeddings.prompt_tokens, total_tokens=embeddings.prompt_tokens),
     )

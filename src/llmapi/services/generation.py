@@ -96,3 +96,27 @@ async def stream_all(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class Transcript:
+    """What a stream of several jobs produced, gathered piece by piece as `run_all` would return it."""
+
+    def __init__(self, jobs: int) -> None:
+        self._parts: list[list[str]] = [[] for _ in range(jobs)]
+        self._ends: list[GenerationChunk | None] = [None] * jobs
+
+    def add(self, index: int, piece: GenerationChunk) -> None:
+        self._parts[index].append(piece.text)
+        if piece.finish_reason:
+            self._ends[index] = piece
+
+    def results(self) -> list[SequenceResult] | None:
+        """The finished jobs' results; None while any job is unfinished."""
+        results = []
+        for parts, end in zip(self._parts, self._ends, strict=True):
+            if end is None or end.finish_reason is None:
+                return None
+            results.append(
+                SequenceResult("".join(parts), end.finish_reason, end.prompt_tokens, end.completion_tokens)
+            )
+        return results

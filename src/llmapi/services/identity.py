@@ -20,6 +20,7 @@ from llmapi.auth.secrets import new_secret
 from llmapi.config import Settings
 from llmapi.db.database import Database
 from llmapi.db.migrate import upgrade
+from llmapi.db.models import no_rate_limits
 from llmapi.db.repositories.api_keys import ApiKeyRepository
 from llmapi.db.repositories.audit_log import AuditLog
 from llmapi.db.repositories.signing_keys import SigningKeyRepository
@@ -122,7 +123,7 @@ class Identity:
                 display_prefix=secret.display_prefix,
                 role="admin",
                 scopes=None,
-                rate_limits={"requests_per_minute": None, "tokens_per_minute": None, "max_concurrent": None},
+                rate_limits=no_rate_limits(),
                 expires_at=None,
                 created_by="bootstrap",
             )

@@ -27,6 +27,11 @@ class UsageNote:
     def count(self, *, model: str, prompt_tokens: int, completion_tokens: int = 0) -> None:
         self.model, self.prompt_tokens, self.completion_tokens = model, prompt_tokens, completion_tokens
 
+    def count_cached(self, *, model: str, prompt_tokens: int) -> None:
+        """An answer from the response cache: a request, but no generated tokens."""
+        self.count(model=model, prompt_tokens=prompt_tokens)
+        self.cached = True
+
 
 WriteBatch = Callable[[Sequence[UsageEvent]], Awaitable[None]]
 

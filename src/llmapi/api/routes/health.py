@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse
 
 from llmapi.api.deps import RegistryDep
+from llmapi.shared_redis import SharedRedis
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -13,9 +14,17 @@ async def live() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/ready", summary="Every model is loaded (503 until then)")
-async def ready(registry: RegistryDep) -> JSONResponse:
+@router.get(
+    "/ready",
+    summary="Every model is loaded (503 until then); `redis` says whether the shared Redis answers",
+)
+async def ready(request: Request, registry: RegistryDep) -> JSONResponse:
     status = "ready" if registry.ready else "loading"
+    shared_redis: SharedRedis | None = request.app.state.shared_redis
+    redis = "not configured"
+    if shared_redis is not None:
+        redis = "ok" if await shared_redis.answers() else "degraded"
     return JSONResponse(
-        {"status": status, "models": registry.status()}, status_code=200 if registry.ready else 503
+        {"status": status, "models": registry.status(), "redis": redis},
+        status_code=200 if registry.ready else 503,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
@@ -27,11 +28,7 @@ async def me(principal: PrincipalDep) -> Response:
             name=principal.name,
             role=principal.role,
             scopes=sorted(scope.value for scope in principal.scopes),
-            rate_limits=RateLimitsBody(
-                requests_per_minute=limits.requests_per_minute,
-                tokens_per_minute=limits.tokens_per_minute,
-                max_concurrent=limits.max_concurrent,
-            ),
+            rate_limits=RateLimitsBody.model_validate(asdict(limits)),
         )
     )
 

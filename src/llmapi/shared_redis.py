@@ -1,0 +1,75 @@
+"""The Redis that instances share for limits and the cache, behind one circuit breaker.
+
+When Redis fails, callers get `RedisUnavailableError` at once instead of waiting on a timeout request after
+request; the breaker tries Redis again every couple of seconds and closes when it answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from llmapi.circuit_breaker import CircuitBreaker
+
+T = TypeVar("T")
+
+SOCKET_TIMEOUT_S = 0.5
+
+
+class RedisUnavailableError(Exception):
+    """Redis failed, or the breaker is open after recent failures."""
+
+
+class SharedRedis:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        breaker: CircuitBreaker | None = None,
+        on_error: Callable[[str], None] = lambda component: None,
+    ) -> None:
+        self.client = client
+        self.breaker = breaker or CircuitBreaker()
+        self._on_error = on_error
+
+    @classmethod
+    def from_url(cls, url: str, *, on_error: Callable[[str], None] = lambda component: None) -> SharedRedis:
+        client = aioredis.Redis.from_url(
+            url,
+            socket_timeout=SOCKET_TIMEOUT_S,
+            socket_connect_timeout=SOCKET_TIMEOUT_S,
+            retry=Retry(NoBackoff(), 0),
+        )
+        return cls(client, on_error=on_error)
+
+    @property
+    def degraded(self) -> bool:
+        return self.breaker.state != "closed"
+
+    async def run(self, component: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Run `call` (a Redis round trip for `component`), or raise RedisUnavailableError."""
+        if not self.breaker.allow():
+            raise RedisUnavailableError("Redis is unavailable (circuit open)")
+        try:
+            result = await call()
+        except (aioredis.RedisError, OSError) as exc:
+            self.breaker.failed()
+            self._on_error(component)
+            raise RedisUnavailableError(f"Redis failed: {type(exc).__name__}") from exc
+        self.breaker.succeeded()
+        return result
+
+    async def answers(self) -> bool:
+        """A ping through the breaker: whether Redis can be used now."""
+        try:
+            await self.run("health", self.client.ping)
+        except RedisUnavailableError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        await self.client.aclose()
