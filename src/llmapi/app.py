@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -49,6 +50,15 @@ AUTH_OFF_WARNING = (
 )
 
 
+async def _load_then_freeze(registry: ModelRegistry) -> None:
+    """Load the models, then move everything alive so far (the models' hundreds of thousands of objects) out
+    of the garbage collector's sight: full collections otherwise walk them all and pause the event loop for
+    about 300 ms each (measured in bench/gateway)."""
+    await registry.start()
+    gc.collect()
+    gc.freeze()
+
+
 def create_app(settings: Settings, registry: ModelRegistry | None = None) -> FastAPI:
     """The app serves at once; models load in the background and /health/ready turns 200 when they are in."""
     metrics_registry = new_metrics_registry()
@@ -84,7 +94,7 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
         await identity.start()
         if settings.auth == "off":
             logger.warning(AUTH_OFF_WARNING)
-        loading = asyncio.create_task(served.start(), name="load-models")
+        loading = asyncio.create_task(_load_then_freeze(served), name="load-models")
         try:
             yield
         finally:

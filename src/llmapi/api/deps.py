@@ -1,4 +1,5 @@
-"""Annotated dependencies the routes take."""
+"""Annotated dependencies the routes take. Each is `async def`: FastAPI runs a plain `def` dependency in
+its thread pool, a cost paid on every request."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from starlette.responses import Response
 
 from llmapi.api.security import PrincipalDep
 from llmapi.api.usage_middleware import USAGE_NOTE
+from llmapi.auth.principal import Principal
 from llmapi.backends.registry import ModelRegistry
 from llmapi.config import Settings
 from llmapi.services.admission import Gatekeeper
@@ -18,17 +20,17 @@ from llmapi.services.response_cache import CacheLookup, Kind, ResponseCache
 from llmapi.services.usage import UsageNote
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     registry: ModelRegistry = request.app.state.registry
     return registry
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_usage_note(request: Request) -> UsageNote:
+async def get_usage_note(request: Request) -> UsageNote:
     note = request.scope.get("state", {}).get(USAGE_NOTE)
     return note if isinstance(note, UsageNote) else UsageNote()
 
@@ -38,7 +40,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 UsageNoteDep = Annotated[UsageNote, Depends(get_usage_note)]
 
 
-def get_identity(request: Request) -> Identity:
+async def get_identity(request: Request) -> Identity:
     identity: Identity = request.app.state.identity
     return identity
 
@@ -49,7 +51,7 @@ IdentityDep = Annotated[Identity, Depends(get_identity)]
 class Admit:
     """Charges the calling principal's limits for this request; its response carries the limit headers."""
 
-    def __init__(self, request: Request, principal: PrincipalDep) -> None:
+    def __init__(self, request: Request, principal: Principal) -> None:
         self._request = request
         self._principal = principal
 
@@ -62,7 +64,7 @@ class Admit:
 class CacheFor:
     """The response cache, for this request's principal and `Cache-Control` header."""
 
-    def __init__(self, request: Request, principal: PrincipalDep) -> None:
+    def __init__(self, request: Request, principal: Principal) -> None:
         self._cache: ResponseCache = request.app.state.response_cache
         self._principal = principal
         self._cache_control = request.headers.get("cache-control")
@@ -73,8 +75,16 @@ class CacheFor:
         )
 
 
-AdmitDep = Annotated[Admit, Depends(Admit)]
-CacheDep = Annotated[CacheFor, Depends(CacheFor)]
+async def get_admit(request: Request, principal: PrincipalDep) -> Admit:
+    return Admit(request, principal)
+
+
+async def get_cache(request: Request, principal: PrincipalDep) -> CacheFor:
+    return CacheFor(request, principal)
+
+
+AdmitDep = Annotated[Admit, Depends(get_admit)]
+CacheDep = Annotated[CacheFor, Depends(get_cache)]
 
 
 def with_cache_status(response: Response, lookup: CacheLookup) -> Response:

@@ -43,6 +43,11 @@ async def current_principal(
     api_key: Annotated[str | None, Depends(_api_key)],
     _: Annotated[str | None, Depends(_oauth2)],
 ) -> Principal:
+    # FastAPI solves this once per distinct set of security scopes above it (a route's `require` and a plain
+    # PrincipalDep are two); authenticate once per request all the same.
+    known = request.scope.get("state", {}).get("principal")
+    if isinstance(known, Principal):
+        return known
     authenticator: Authenticates | None = request.app.state.authenticator
     if authenticator is None:
         principal = ANONYMOUS_DEVELOPER
