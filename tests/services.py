@@ -68,7 +68,10 @@ class OwnRedis:
     def start(self) -> None:
         executable = shutil.which("redis-server")
         if executable is None:
-            pytest.fail("redis-server is not installed; the Redis fault tests need it")
+            reason = "redis-server is not installed; the Redis fault tests start their own"
+            if os.environ.get("LLMAPI_REQUIRE_SERVICES") == "1":
+                pytest.fail(f"{reason} and LLMAPI_REQUIRE_SERVICES=1")
+            pytest.skip(reason)
         command = [
             executable,
             "--port",
