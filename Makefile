@@ -3,8 +3,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+PROTO_OUT := src/llmapi/serialization/proto
 
-.PHONY: install serve test lint format bench clean
+.PHONY: install serve proto test lint format bench clean
 
 install: $(STAMP)
 
@@ -16,6 +17,13 @@ $(STAMP): pyproject.toml
 
 serve: install
 	$(VENV)/bin/llmapi serve --host $(HOST) --port $(PORT)
+
+# The generated Protobuf code is committed; tests/serialization/test_proto_fresh.py checks it is current.
+proto: install
+	tmp=$$(mktemp -d) && \
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=$$tmp --pyi_out=$$tmp proto/llmapi/v1/llmapi.proto && \
+	cp $$tmp/llmapi/v1/llmapi_pb2.py $$tmp/llmapi/v1/llmapi_pb2.pyi $(PROTO_OUT)/ && \
+	rm -rf $$tmp
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

@@ -1,0 +1,1 @@
+"""Wire formats: JSON, XML and Protobuf codecs, and content negotiation between them."""
