@@ -7,12 +7,14 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from typing import Any
 
 from fastapi import FastAPI
 
 from llmapi import __version__
 from llmapi.api.admission_middleware import AdmissionMiddleware
 from llmapi.api.error_handlers import install_error_handlers
+from llmapi.api.negotiation_middleware import NegotiationMiddleware
 from llmapi.api.request_id import RequestIdMiddleware
 from llmapi.api.routes import (
     admin,
@@ -37,6 +39,7 @@ from llmapi.observability.gateway_metrics import GatewayMetrics
 from llmapi.observability.metrics import EngineStatsCollector, new_metrics_registry
 from llmapi.ratelimit.memory_store import MemoryLimitStore
 from llmapi.ratelimit.redis_store import RedisLimitStore
+from llmapi.serialization.openapi import with_all_media_types
 from llmapi.services.admission import Gatekeeper
 from llmapi.services.identity import Identity
 from llmapi.services.response_cache import ResponseCache
@@ -123,9 +126,24 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
     app.state.shared_redis = shared_redis
     app.add_middleware(AdmissionMiddleware)
     app.add_middleware(UsageMiddleware, recorder=identity.usage)
+    app.add_middleware(
+        NegotiationMiddleware, max_body_bytes=settings.max_body_bytes, max_depth=settings.max_nesting_depth
+    )
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     routers = (health, metrics, models, chat, completions, embeddings, generate, sentiment, me, admin, oauth)
     for module in routers:
         app.include_router(module.router)
+    _document_every_media_type(app)
     return app
+
+
+def _document_every_media_type(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = with_all_media_types(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

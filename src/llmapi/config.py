@@ -217,6 +217,12 @@ class Settings(BaseSettings):
     models: list[ModelSpec] = Field(default_factory=default_models)
     engine: EngineSettings = Field(default_factory=EngineSettings)
     default_max_tokens: int = Field(default=256, ge=1, le=1_000_000)
+    max_body_bytes: int = Field(
+        default=4 << 20, ge=1_024, description="Larger request bodies get 413, refused while they are read."
+    )
+    max_nesting_depth: int = Field(
+        default=32, ge=4, le=512, description="Deeper JSON or XML request bodies get 400."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     auth: Literal["on", "off"] = "on"
     admin_key: SecretStr | None = Field(

@@ -152,3 +152,24 @@ def retry_after_headers(seconds: float) -> dict[str, str]:
     """`Retry-After` in whole seconds (rounded up) and `retry-after-ms`, which OpenAI SDKs read first."""
     milliseconds = max(1, math.ceil(seconds * 1000))
     return {"Retry-After": str(math.ceil(milliseconds / 1000)), "retry-after-ms": str(milliseconds)}
+
+
+class InvalidBodyError(InvalidRequestError):
+    """The body cannot be read in its format: malformed, badly encoded, too deeply nested, hostile."""
+
+    default_code = "invalid_body"
+
+
+class PayloadTooLargeError(APIError):
+    status_code = 413
+    default_code = "request_too_large"
+
+
+class UnsupportedMediaTypeError(APIError):
+    status_code = 415
+    default_code = "unsupported_media_type"
+
+
+class NotAcceptableError(APIError):
+    status_code = 406
+    default_code = "not_acceptable"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -30,16 +32,25 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 _NOT_AN_OBJECT = frozenset({"model_attributes_type", "model_type", "dict_type"})
 
 
+# pydantic names the member of a union it tried in `loc` ("str", "list[str]", "function-after[...]").
+_TYPE_TAG = re.compile(r"^(str|int|float|bool|list|dict|bytes)$|[\[\]-]")
+
+
 def _param(loc: tuple[Any, ...]) -> str | None:
-    path = [str(part) for part in loc if part != "body"]
+    path = [str(p) for p in loc if p != "body" and not (isinstance(p, str) and _TYPE_TAG.search(p))]
     return ".".join(path) or None
+
+
+def _most_telling(errors: Sequence[Any]) -> Any:
+    """For a union, the error of the member that fit the input's type says more than "should be a string"."""
+    return next((e for e in errors if not str(e.get("type", "")).endswith("_type")), errors[0])
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, RequestValidationError):  # pragma: no cover
         raise exc
     errors = exc.errors()
-    first = errors[0] if errors else {"loc": (), "msg": "invalid request", "type": ""}
+    first = _most_telling(errors) if errors else {"loc": (), "msg": "invalid request", "type": ""}
     if first.get("type") == "json_invalid":
         return _respond(
             InvalidRequestError(

@@ -13,8 +13,19 @@ from pydantic import (
     model_serializer,
 )
 
-from llmapi.protocol.common import MAX_CHOICES, SamplingFields, StreamOptions, Usage, estimated_tokens
+from llmapi.protocol.common import (
+    MAX_CHOICES,
+    MaxTokens,
+    NameText,
+    SamplingFields,
+    StreamOptions,
+    Text,
+    Usage,
+    estimated_tokens,
+)
 
+MAX_MESSAGES = 2048
+MAX_CONTENT_PARTS = 256
 MessageRole = Literal["system", "developer", "user", "assistant", "tool"]
 
 
@@ -22,15 +33,15 @@ class TextContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: Literal["text"]
-    text: str
+    text: Text
 
 
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: MessageRole
-    content: str | list[TextContentPart] | None = None
-    name: str | None = None
+    content: Text | Annotated[list[TextContentPart], Field(max_length=MAX_CONTENT_PARTS)] | None = None
+    name: NameText | None = None
 
     def text(self) -> str:
         if self.content is None:
@@ -41,12 +52,12 @@ class ChatMessageIn(BaseModel):
 
 
 class ChatCompletionRequest(SamplingFields):
-    messages: Annotated[list[ChatMessageIn], Field(min_length=1)]
+    messages: Annotated[list[ChatMessageIn], Field(min_length=1, max_length=MAX_MESSAGES)]
     model: str = Field(min_length=1)
     logprobs: bool | None = None
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    max_tokens: int | None = Field(
-        default=None, ge=1, description="Deprecated alias of max_completion_tokens."
+    max_completion_tokens: MaxTokens | None = None
+    max_tokens: MaxTokens | None = Field(
+        default=None, description="Deprecated alias of max_completion_tokens."
     )
     n: int = Field(default=1, ge=1, le=MAX_CHOICES)
     stream: bool = False

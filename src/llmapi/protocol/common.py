@@ -3,16 +3,44 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from llmapi.engine.sampling_params import SamplingParams
 
 logger = logging.getLogger(__name__)
 
 MAX_STOP_SEQUENCES = 4
+MAX_STOP_CHARS = 256
 MAX_CHOICES = 16
+MAX_TEXT_CHARS = 1_000_000
+MAX_TOKENS_LIMIT = 131_072
+MAX_TOKEN_IDS = 131_072
+
+# C0 and C1 control characters, DEL; tab, newline and carriage return are text.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def _no_control_characters(value: str) -> str:
+    if match := _CONTROL_CHARACTERS.search(value):
+        raise ValueError(
+            f"the text holds the control character U+{ord(match.group()):04X} at position {match.start()}; "
+            "only tab, newline and carriage return are allowed"
+        )
+    return value
+
+
+# Text a model reads: bounded in length, no control characters but tab and newlines.
+_PLAIN = AfterValidator(_no_control_characters)
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS), _PLAIN]
+NonEmptyText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS), _PLAIN]
+NameText = Annotated[str, StringConstraints(max_length=256), _PLAIN]
+StopText = Annotated[str, StringConstraints(max_length=MAX_STOP_CHARS), _PLAIN]
+NonEmptyStopText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STOP_CHARS), _PLAIN]
+MaxTokens = Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)]
+TokenIds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=MAX_TOKEN_IDS)]
 
 
 def estimated_tokens(text: str) -> int:
@@ -34,7 +62,7 @@ class RequestModel(BaseModel):
 
 
 StopField = Annotated[
-    str | Annotated[list[Annotated[str, Field(min_length=1)]], Field(max_length=MAX_STOP_SEQUENCES)] | None,
+    StopText | Annotated[list[NonEmptyStopText], Field(max_length=MAX_STOP_SEQUENCES)] | None,
     Field(description="Up to 4 sequences where the model stops; the returned text excludes them."),
 ]
 

@@ -6,23 +6,31 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
-from llmapi.protocol.common import MAX_CHOICES, SamplingFields, StreamOptions, Usage, estimated_tokens
+from llmapi.protocol.common import (
+    MAX_CHOICES,
+    MaxTokens,
+    SamplingFields,
+    StreamOptions,
+    Text,
+    TokenIds,
+    Usage,
+    estimated_tokens,
+)
 
 MAX_PROMPTS = 16
-TokenIds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
 
 
 class CompletionRequest(SamplingFields):
     model: str = Field(min_length=1)
     prompt: (
-        str
-        | Annotated[list[str], Field(min_length=1, max_length=MAX_PROMPTS)]
+        Text
+        | Annotated[list[Text], Field(min_length=1, max_length=MAX_PROMPTS)]
         | TokenIds
         | Annotated[list[TokenIds], Field(min_length=1, max_length=MAX_PROMPTS)]
     ) = Field(description="A prompt or a list of prompts: strings, or token ids of the model's tokenizer.")
     echo: bool = False
     logprobs: int | None = None
-    max_tokens: int | None = Field(default=16, ge=1)
+    max_tokens: MaxTokens | None = 16
     n: int = Field(default=1, ge=1, le=MAX_CHOICES)
     stream: bool = False
     stream_options: StreamOptions | None = None

@@ -6,11 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from llmapi.protocol.common import PromptUsage, RequestModel, estimated_tokens
+from llmapi.protocol.common import NonEmptyText, PromptUsage, RequestModel, TokenIds, estimated_tokens
 
 MAX_INPUTS = 2048
-InputText = Annotated[str, Field(min_length=1)]
-TokenIds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+InputText = NonEmptyText
 
 
 class EmbeddingRequest(RequestModel):

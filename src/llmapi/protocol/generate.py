@@ -6,13 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from llmapi.protocol.common import SamplingFields, Usage, estimated_tokens
+from llmapi.protocol.common import MaxTokens, SamplingFields, Text, Usage, estimated_tokens
 
 
 class GenerateTextRequest(SamplingFields):
-    prompt: str = Field(description="The text to continue.")
+    prompt: Text = Field(description="The text to continue.")
     model: str | None = Field(default=None, description="Defaults to the first text-generation model.")
-    max_tokens: int | None = Field(default=None, ge=1)
+    max_tokens: MaxTokens | None = None
     stream: bool = False
 
     def token_estimate(self, max_tokens: int) -> int:

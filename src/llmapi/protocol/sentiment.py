@@ -6,15 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from llmapi.protocol.common import PromptUsage, RequestModel, estimated_tokens
+from llmapi.protocol.common import NonEmptyText, PromptUsage, RequestModel, estimated_tokens
 
 MAX_TEXTS = 1024
-Text = Annotated[str, Field(min_length=1)]
 
 
 class SentimentRequest(RequestModel):
-    text: Text | None = Field(default=None, description="One text to analyse.")
-    texts: Annotated[list[Text], Field(min_length=1, max_length=MAX_TEXTS)] | None = Field(
+    text: NonEmptyText | None = Field(default=None, description="One text to analyse.")
+    texts: Annotated[list[NonEmptyText], Field(min_length=1, max_length=MAX_TEXTS)] | None = Field(
         default=None, description="Several texts to analyse; give either text or texts."
     )
     model: str | None = Field(default=None, description="Defaults to the first sentiment model.")
