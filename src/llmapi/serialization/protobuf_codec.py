@@ -59,8 +59,8 @@ class ProtobufCodec:
     def encode(self, data: Mapping[str, Any], *, message: str) -> bytes:
         built = _message_class(message)()
         try:
-            json_format.ParseDict(dict(data), built, ignore_unknown_fields=True)
-        except json_format.ParseError as exc:
+            _fill(built, data)
+        except (TypeError, ValueError, AttributeError) as exc:
             raise CodecError(f"the data has no Protobuf llmapi.v1.{message} form: {exc}") from exc
         return built.SerializeToString()
 
@@ -73,6 +73,36 @@ def _message_class(name: str) -> type[Message]:
             f"no Protobuf message llmapi.v1.{name}; define it in proto/llmapi/v1/llmapi.proto and run "
             "`make proto`"
         ) from None
+
+
+def _fill(message: Message, data: Mapping[str, Any]) -> None:
+    """Set `message` from its JSON form: None is unset, unknown keys are ignored (as json_format.ParseDict
+    does, but repeated scalars go in whole: an embedding's floats are not converted one by one in Python)."""
+    fields = message.DESCRIPTOR.fields_by_name
+    for name, value in data.items():
+        field = fields.get(name)
+        if field is None or value is None:
+            continue
+        target = getattr(message, name)
+        kind = field.message_type
+        if field.is_repeated and not isinstance(value, list | tuple | Mapping):
+            raise TypeError(f"'{name}' must be a list, not {type(value).__name__}")
+        if kind is not None and kind.GetOptions().map_entry:
+            if kind.fields_by_name["value"].message_type is None:
+                target.update(value)
+            else:
+                for key, item in value.items():
+                    _fill(target[key], item)
+        elif kind is not None and field.is_repeated:
+            for item in value:
+                _fill(target.add(), item)
+        elif kind is not None:
+            target.SetInParent()
+            _fill(target, value)
+        elif field.is_repeated:
+            target.extend(value)
+        else:
+            setattr(message, name, value)
 
 
 def _restore_numbers(message: Message, data: dict[str, Any], *, nulls: bool) -> None:
