@@ -53,7 +53,7 @@ class UsageMiddleware:
                 principal_id=principal.id,
                 principal_kind=principal.kind,
                 model=note.model or "",
-                endpoint=scope["path"],
+                endpoint=_endpoint(scope),
                 prompt_tokens=note.prompt_tokens,
                 completion_tokens=note.completion_tokens,
                 latency_ms=latency_ms,
@@ -61,3 +61,11 @@ class UsageMiddleware:
                 cached=note.cached,
             )
         )
+
+
+def _endpoint(scope: Scope) -> str:
+    """The route's template (`/v1/models/{model_id}`), so that usage groups by endpoint and a client's path
+    (control characters and all) never reaches the database."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "(no route)"

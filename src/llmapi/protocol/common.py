@@ -40,7 +40,9 @@ NameText = Annotated[str, StringConstraints(max_length=256), _PLAIN]
 StopText = Annotated[str, StringConstraints(max_length=MAX_STOP_CHARS), _PLAIN]
 NonEmptyStopText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STOP_CHARS), _PLAIN]
 MaxTokens = Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)]
-TokenIds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1, max_length=MAX_TOKEN_IDS)]
+TokenIds = Annotated[
+    list[Annotated[int, Field(ge=0, lt=2**31)]], Field(min_length=1, max_length=MAX_TOKEN_IDS)
+]
 
 
 def estimated_tokens(text: str) -> int:

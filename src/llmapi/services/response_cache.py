@@ -95,7 +95,10 @@ class ResponseCache:
             return CacheLookup(None, kind, None, read=False, write=False)
         directives = {d.strip().lower() for d in (cache_control or "").split(",")}
         namespace = "shared" if self._settings.shared else f"{principal.kind}:{principal.id}"
-        key = cache_key(namespace, kind, _canonical_request(request, max_tokens))
+        try:
+            key = cache_key(namespace, kind, _canonical_request(request, max_tokens))
+        except TypeError:  # a value JSON cannot hold exactly (an integer past 64 bits): not cacheable
+            return CacheLookup(None, kind, None, read=False, write=False)
         return CacheLookup(
             self, kind, key, read="no-cache" not in directives, write="no-store" not in directives
         )
@@ -128,7 +131,9 @@ class ResponseCache:
 
 
 def _canonical_request(request: BaseModel, max_tokens: int | None) -> Mapping[str, Any]:
-    payload = request.model_dump(exclude=_NOT_OUTPUT | _MAX_TOKENS_ALIASES, exclude_none=True)
+    """The request's output-changing fields. Unknown fields are ignored by the server, so not part of it."""
+    ignored = _NOT_OUTPUT | _MAX_TOKENS_ALIASES | set(request.model_extra or {})
+    payload = request.model_dump(exclude=ignored, exclude_none=True)
     if max_tokens is not None:
         payload["max_tokens"] = max_tokens
     return payload

@@ -40,16 +40,26 @@ class UsageRecorder:
     """Buffers usage events and writes them in batches every `interval` seconds (and at close).
 
     `record` never waits. If the database falls behind by more than `max_pending` events, the oldest are
-    dropped and counted, so a slow database cannot grow memory without bound.
+    dropped and counted, so a slow database cannot grow memory without bound. A batch that fails
+    `max_attempts` times in a row is written record by record, and the records the database refuses are
+    dropped and counted, so one bad record cannot hold up the rest.
     """
 
     def __init__(
-        self, write: WriteBatch, *, interval: float = 1.0, max_batch: int = 1000, max_pending: int = 100_000
+        self,
+        write: WriteBatch,
+        *,
+        interval: float = 1.0,
+        max_batch: int = 1000,
+        max_pending: int = 100_000,
+        max_attempts: int = 3,
     ):
         self._write = write
         self._interval = interval
         self._max_batch = max_batch
         self._pending: deque[UsageEvent] = deque(maxlen=max_pending)
+        self._max_attempts = max_attempts
+        self._failures = 0
         self.dropped = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -73,10 +83,24 @@ class UsageRecorder:
             batch = [self._pending.popleft() for _ in range(min(self._max_batch, len(self._pending)))]
             try:
                 await self._write(batch)
+                self._failures = 0
             except Exception:
-                logger.exception("writing %d usage records failed; they are retried", len(batch))
-                self._pending.extendleft(reversed(batch))
-                return
+                self._failures += 1
+                if self._failures < self._max_attempts:
+                    logger.exception("writing %d usage records failed; they are retried", len(batch))
+                    self._pending.extendleft(reversed(batch))
+                    return
+                await self._write_one_by_one(batch)
+
+    async def _write_one_by_one(self, batch: Sequence[UsageEvent]) -> None:
+        """After repeated failures, find the records the database refuses: drop them, keep the rest."""
+        for event in batch:
+            try:
+                await self._write([event])
+            except Exception:
+                self.dropped += 1
+                logger.exception("a usage record was refused by the database and dropped: %r", event)
+        self._failures = 0
 
     async def _run(self) -> None:
         while True:
