@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmapi.protocol.common import UTCTime
+
 Role = Literal["admin", "developer", "service"]
 
 
@@ -26,7 +28,7 @@ class CreateKeyRequest(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     role: Role = "developer"
     scopes: list[str] | None = Field(default=None, description="Narrow the role's scopes; never widens them.")
-    expires_at: datetime | None = None
+    expires_at: UTCTime | None = None
     rate_limits: RateLimitsBody | None = None
 
 
@@ -36,7 +38,7 @@ class UpdateKeyRequest(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     role: Role | None = None
     scopes: list[str] | None = None
-    expires_at: datetime | None = None
+    expires_at: UTCTime | None = None
     rate_limits: RateLimitsBody | None = None
 
 

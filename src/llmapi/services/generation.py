@@ -55,8 +55,11 @@ async def run_all(backend: TextGenerationBackend, jobs: Sequence[Job]) -> list[S
     """Every job to its end, concurrently (the engine batches them); a failure cancels the rest."""
     if len(jobs) == 1:
         return [await run_one(backend, jobs[0])]
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(run_one(backend, job)) for job in jobs]
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(run_one(backend, job)) for job in jobs]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # the first failure, as one job would have raised it
     return [task.result() for task in tasks]
 
 

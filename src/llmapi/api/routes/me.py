@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -14,6 +13,7 @@ from llmapi.api.responses import json_response
 from llmapi.api.security import PrincipalDep, require
 from llmapi.auth.scopes import Scope
 from llmapi.protocol.admin import Me, RateLimitsBody, UsageReport
+from llmapi.protocol.common import UTCTime
 
 router = APIRouter(prefix="/v1", tags=["identity"])
 
@@ -42,8 +42,8 @@ async def me(principal: PrincipalDep) -> Response:
 async def usage(
     principal: PrincipalDep,
     identity: IdentityDep,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: UTCTime | None = None,
+    until: UTCTime | None = None,
     everyone: Annotated[bool, Query(alias="all")] = False,
 ) -> Response:
     whose = None if everyone and principal.allows(Scope.ADMIN) else principal.id
