@@ -65,7 +65,7 @@ class Sampler:
     def _truncate(logits: torch.Tensor, seqs: list[Sequence]) -> torch.Tensor:
         """Keep each row's top_k tokens, then the top_p nucleus of those; the likeliest token always stays."""
         vocab = logits.shape[-1]
-        top_k = torch.tensor([seq.params.top_k or vocab for seq in seqs]).unsqueeze(1)
+        top_k = torch.tensor([min(seq.params.top_k or vocab, vocab) for seq in seqs]).unsqueeze(1)
         top_p = torch.tensor([seq.params.top_p for seq in seqs]).unsqueeze(1)
         sorted_logits, order = logits.sort(dim=-1, descending=True)
         ranks = torch.arange(vocab).unsqueeze(0)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from llmapi.protocol.common import UTCTime
+from llmapi.protocol.common import Label, UTCTime
 
 Role = Literal["admin", "developer", "service"]
 
@@ -25,7 +25,7 @@ class RateLimitsBody(BaseModel):
 class CreateKeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Label
     role: Role = "developer"
     scopes: list[str] | None = Field(default=None, description="Narrow the role's scopes; never widens them.")
     expires_at: UTCTime | None = None
@@ -35,7 +35,7 @@ class CreateKeyRequest(BaseModel):
 class UpdateKeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: Label | None = None
     role: Role | None = None
     scopes: list[str] | None = None
     expires_at: UTCTime | None = None
@@ -68,7 +68,7 @@ class KeyList(BaseModel):
 class CreateClientRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: Label
     role: Role = "service"
     scopes: list[str] | None = None
 

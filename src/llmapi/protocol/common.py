@@ -38,6 +38,8 @@ _PLAIN = AfterValidator(_no_control_characters)
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS), _PLAIN]
 NonEmptyText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS), _PLAIN]
 NameText = Annotated[str, StringConstraints(max_length=256), _PLAIN]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=200), _PLAIN]
+"""A name people give a thing (a key, a client): plain text, 1 to 200 characters."""
 StopText = Annotated[str, StringConstraints(max_length=MAX_STOP_CHARS), _PLAIN]
 NonEmptyStopText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STOP_CHARS), _PLAIN]
 MaxTokens = Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)]
@@ -89,7 +91,7 @@ class SamplingFields(RequestModel):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     top_p: float | None = Field(default=None, ge=0.0, le=1.0)
     top_k: int | None = Field(
-        default=None, ge=0, description="Extension: sample from the k likeliest tokens."
+        default=None, ge=0, le=1_000_000, description="Extension: sample from the k likeliest tokens."
     )
     presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
     frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
