@@ -68,6 +68,7 @@ async def test_unknown_keys_read_as_none(database: Database) -> None:
         assert await repository.by_hash("0" * 64) is None
         assert await repository.update("missing", name="x") is None
         assert await repository.revoke("missing") is None
+        assert await repository.get("a\x00b") is None, "PostgreSQL text cannot hold NUL: no such id"
 
 
 async def test_hashes_are_unique(database: Database) -> None:

@@ -65,3 +65,10 @@ async def test_revoked_clients_are_not_active(database: Database) -> None:
         assert [client.name for client in await repository.list()] == ["kept"]
         assert {client.name for client in await repository.list(include_revoked=True)} == {"kept", "revoked"}
     assert first is not None and second is not None and first.revoked_at == second.revoked_at
+
+
+async def test_an_id_no_database_can_hold_reads_as_none(database: Database) -> None:
+    async with database.session() as session:
+        repository = OAuthClientRepository(session)
+        assert await repository.get("a\x00b") is None
+        assert await repository.by_id_active("a\x00b") is None

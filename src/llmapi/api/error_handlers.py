@@ -88,6 +88,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = InvalidRequestError(
             f"{request.method} is not allowed on {request.url.path}; see /docs for the methods it takes.",
             code="method_not_allowed",
+            headers=dict(exc.headers or {}),
         )
     else:
         error = InvalidRequestError(str(exc.detail))

@@ -58,3 +58,9 @@ def _utc_date_sqlite(element: utc_date, compiler: SQLCompiler, **kw: Any) -> str
 @compiles(utc_date, "postgresql")
 def _utc_date_postgresql(element: utc_date, compiler: SQLCompiler, **kw: Any) -> str:
     return f"CAST(timezone('UTC', {compiler.process(element.clauses, **kw)}) AS DATE)"
+
+
+def storable(text: str) -> bool:
+    """Whether every database here can hold `text` (PostgreSQL text cannot hold NUL): an id that is not
+    can match no row, so lookups answer None instead of failing."""
+    return "\x00" not in text

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmapi.db.models import ApiKey, RateLimitsJSON
 from llmapi.db.repositories.unset import UNSET, Unset
-from llmapi.db.types import UTCDateTime, utc_now
+from llmapi.db.types import UTCDateTime, storable, utc_now
 
 ADMIN_ROLE = "admin"
 ADMIN_SCOPE = "admin"
@@ -49,6 +49,8 @@ class ApiKeyRepository:
         return key
 
     async def get(self, key_id: str) -> ApiKey | None:
+        if not storable(key_id):
+            return None
         return await self._session.get(ApiKey, key_id)
 
     async def by_hash(self, key_hash: str) -> ApiKey | None:

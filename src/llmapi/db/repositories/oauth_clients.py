@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmapi.db.models import OAuthClient, new_id
-from llmapi.db.types import utc_now
+from llmapi.db.types import storable, utc_now
 
 
 class OAuthClientRepository:
@@ -41,10 +41,14 @@ class OAuthClientRepository:
         return client
 
     async def get(self, client_id: str) -> OAuthClient | None:
+        if not storable(client_id):
+            return None
         return await self._session.get(OAuthClient, client_id)
 
     async def by_id_active(self, client_id: str) -> OAuthClient | None:
         """The client if it exists and is not revoked."""
+        if not storable(client_id):
+            return None
         query = select(OAuthClient).where(OAuthClient.id == client_id, OAuthClient.revoked_at.is_(None))
         return await self._session.scalar(query)
 
