@@ -43,6 +43,7 @@ bench: install
 	$(PY) -m bench.engine_levers.run
 	$(PY) -m bench.auth.run
 	$(PY) -m bench.gateway.run
+	$(PY) -m bench.formats.run
 	$(PY) -m bench.startup.run
 
 clean:

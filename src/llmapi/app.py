@@ -127,7 +127,10 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
     app.add_middleware(AdmissionMiddleware)
     app.add_middleware(UsageMiddleware, recorder=identity.usage)
     app.add_middleware(
-        NegotiationMiddleware, max_body_bytes=settings.max_body_bytes, max_depth=settings.max_nesting_depth
+        NegotiationMiddleware,
+        router=app.router,
+        max_body_bytes=settings.max_body_bytes,
+        max_depth=settings.max_nesting_depth,
     )
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 from llmapi.api.request_id import HEADER, request_id_of
 from llmapi.errors import APIError, InternalServerError, InvalidRequestError, NotFoundError
@@ -88,11 +89,26 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = InvalidRequestError(
             f"{request.method} is not allowed on {request.url.path}; see /docs for the methods it takes.",
             code="method_not_allowed",
-            headers=dict(exc.headers or {}),
+            headers={"Allow": ", ".join(_allowed_methods(request))},
         )
     else:
         error = InvalidRequestError(str(exc.detail))
     return _respond(error, exc.status_code)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes on this path (Starlette's own 405 names only the first route's)."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.routes
+        )
+    ]
 
 
 async def _client_gone(request: Request, exc: Exception) -> Response:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import orjson
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmapi.errors import (
@@ -34,8 +35,9 @@ _FORM_PATHS = frozenset({"/v1/oauth/token"})
 
 
 class NegotiationMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_depth: int) -> None:
+    def __init__(self, app: ASGIApp, *, router: Router, max_body_bytes: int, max_depth: int) -> None:
         self.app = app
+        self.router = router
         self.max_body_bytes = max_body_bytes
         self.codecs: Mapping[str, Codec] = {
             JSON: JSONCodec(max_depth=max_depth),
@@ -50,7 +52,8 @@ class NegotiationMiddleware:
         headers = Headers(scope=scope)
         messages = protobuf_messages(scope["method"], scope["path"])
         answer_in = response_format(headers.get("accept"))
-        if answer_in is None or (answer_in == PROTOBUF and messages.response is None):
+        no_protobuf_form = answer_in == PROTOBUF and messages.response is None and self._routed(scope)
+        if answer_in is None or no_protobuf_form:
             await self._refuse(scope, send, _not_acceptable(answer_in is None), self.codecs[JSON], messages)
             return
         codec = self.codecs[answer_in]
@@ -64,6 +67,11 @@ class NegotiationMiddleware:
         if answer_in != JSON:
             send = _reencoding(send, codec, messages)
         await self.app(scope, receive, send)
+
+    def _routed(self, scope: Scope) -> bool:
+        """Whether a route takes this method on this path (else the app answers 404 or 405, and an error
+        has a Protobuf form)."""
+        return any(route.matches(scope)[0] == Match.FULL for route in self.router.routes)
 
     async def _read_json_body(
         self, scope: Scope, receive: Receive, headers: Headers, messages: Messages
