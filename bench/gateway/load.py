@@ -43,7 +43,7 @@ async def drive(
 ) -> Load:
     """A warm-up of `warmup_s`, then `duration_s` measured; requests/s counts the measured responses."""
     connector = aiohttp.TCPConnector(limit=clients)
-    headers = {**headers, "content-type": "application/json"}
+    headers = {"content-type": "application/json", **headers}
     async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()) as session:
 
         async def client(deadline: float, latencies: list[float], failures: list[str]) -> None:
