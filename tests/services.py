@@ -17,6 +17,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from tests.servers import RunningServer, llmapi_server
+
 POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -116,3 +118,21 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def two_instances_on_shared_services(
+    tmp_path_factory: pytest.TempPathFactory, models_yaml: str
+) -> Iterator[tuple[RunningServer, RunningServer]]:
+    """Two `llmapi serve` processes on one new PostgreSQL schema and the shared Redis."""
+    redis_url = require_redis()
+    with postgres_schema() as database_url:
+        env = {"LLMAPI_DATABASE_URL": database_url, "LLMAPI_REDIS_URL": redis_url}
+        directories = [tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")]
+        for directory in directories:
+            (directory / "models.yaml").write_text(models_yaml)
+        with (
+            llmapi_server(directories[0], models_file=directories[0] / "models.yaml", env=env) as first,
+            llmapi_server(directories[1], models_file=directories[1] / "models.yaml", env=env) as second,
+        ):
+            yield first, second

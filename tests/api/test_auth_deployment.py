@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.servers import ADMIN_HEADERS, RunningServer, llmapi_server
-from tests.services import postgres_schema, require_redis
+from tests.services import two_instances_on_shared_services
 
 SENTIMENT_ONLY = "models:\n  - {id: vader, task: sentiment, backend: vader}\n"
 
@@ -24,15 +24,8 @@ def _models(directory: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def two_instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, RunningServer]]:
-    redis_url = require_redis()
-    with postgres_schema() as database_url:
-        env = {"LLMAPI_DATABASE_URL": database_url, "LLMAPI_REDIS_URL": redis_url}
-        first_dir, second_dir = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
-        with (
-            llmapi_server(first_dir, models_file=_models(first_dir), env=env) as first,
-            llmapi_server(second_dir, models_file=_models(second_dir), env=env) as second,
-        ):
-            yield first, second
+    with two_instances_on_shared_services(tmp_path_factory, SENTIMENT_ONLY) as instances:
+        yield instances
 
 
 def test_a_key_revoked_on_one_instance_is_refused_by_the_other_within_a_second(

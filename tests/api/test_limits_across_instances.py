@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 from tests.api.keys import bearer, new_key
-from tests.servers import RunningServer, llmapi_server
-from tests.services import postgres_schema, require_redis
+from tests.servers import RunningServer
+from tests.services import two_instances_on_shared_services
 
 MODELS = (
     "models:\n"
@@ -19,23 +18,10 @@ MODELS = (
 )
 
 
-def _models(directory: Path) -> Path:
-    path = directory / "models.yaml"
-    path.write_text(MODELS)
-    return path
-
-
 @pytest.fixture(scope="module")
 def two_instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, RunningServer]]:
-    redis_url = require_redis()
-    with postgres_schema() as database_url:
-        env = {"LLMAPI_DATABASE_URL": database_url, "LLMAPI_REDIS_URL": redis_url}
-        first_dir, second_dir = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
-        with (
-            llmapi_server(first_dir, models_file=_models(first_dir), env=env) as first,
-            llmapi_server(second_dir, models_file=_models(second_dir), env=env) as second,
-        ):
-            yield first, second
+    with two_instances_on_shared_services(tmp_path_factory, MODELS) as instances:
+        yield instances
 
 
 async def test_a_burst_over_two_instances_passes_exactly_the_limit(
