@@ -25,7 +25,7 @@ from llmapi.errors import (
 from llmapi.serialization.codec import Codec, CodecError
 from llmapi.serialization.json_codec import JSONCodec
 from llmapi.serialization.messages import ERROR, Messages, protobuf_messages
-from llmapi.serialization.negotiation import JSON, PROTOBUF, SUPPORTED, request_format, response_format
+from llmapi.serialization.negotiation import JSON, PROTOBUF, SUPPORTED, XML, request_format, response_format
 from llmapi.serialization.protobuf_codec import ProtobufCodec
 from llmapi.serialization.xml_codec import XMLCodec
 
@@ -41,7 +41,7 @@ class NegotiationMiddleware:
         self.max_body_bytes = max_body_bytes
         self.codecs: Mapping[str, Codec] = {
             JSON: JSONCodec(max_depth=max_depth),
-            "application/xml": XMLCodec(max_depth=max_depth),
+            XML: XMLCodec(max_depth=max_depth),
             PROTOBUF: ProtobufCodec(),
         }
 
