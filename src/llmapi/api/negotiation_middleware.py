@@ -54,14 +54,14 @@ class NegotiationMiddleware:
         answer_in = response_format(headers.get("accept"))
         no_protobuf_form = answer_in == PROTOBUF and messages.response is None and self._routed(scope)
         if answer_in is None or no_protobuf_form:
-            await self._refuse(scope, send, _not_acceptable(answer_in is None), self.codecs[JSON], messages)
+            await self._refuse(send, _not_acceptable(answer_in is None), self.codecs[JSON])
             return
         codec = self.codecs[answer_in]
         if scope["method"] in _WITH_BODY and scope["path"] not in _FORM_PATHS:
             try:
                 body = await self._read_json_body(scope, receive, headers, messages)
             except APIError as exc:
-                await self._refuse(scope, send, exc, codec, messages)
+                await self._refuse(send, exc, codec)
                 return
             receive = _replay(body, receive)
         if answer_in != JSON:
@@ -108,9 +108,8 @@ class NegotiationMiddleware:
         request_headers["content-length"] = str(len(converted))
         return converted
 
-    async def _refuse(
-        self, scope: Scope, send: Send, error: APIError, codec: Codec, messages: Messages
-    ) -> None:
+    @staticmethod
+    async def _refuse(send: Send, error: APIError, codec: Codec) -> None:
         body = codec.encode(error.body(), message=ERROR)
         headers = [(b"content-type", codec.media_type.encode()), (b"content-length", str(len(body)).encode())]
         headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]

@@ -63,6 +63,7 @@ class CacheLookup:
             self._cache.metrics.cache_lookups.labels(self._kind, result).inc()
 
 
+# A request the cache plays no part in: no key, so no status, no lookup, no metric.
 NO_CACHE = CacheLookup(None, "chat", None, read=False, write=False)
 
 
@@ -92,13 +93,13 @@ class ResponseCache:
         """How `request` may use the cache. `max_tokens` is the effective limit, so that spelling it
         `max_tokens`, `max_completion_tokens` or leaving it to the default gives one key."""
         if not self._settings.enabled or not self._cacheable(request):
-            return CacheLookup(None, kind, None, read=False, write=False)
+            return NO_CACHE
         directives = {d.strip().lower() for d in (cache_control or "").split(",")}
         namespace = "shared" if self._settings.shared else f"{principal.kind}:{principal.id}"
         try:
             key = cache_key(namespace, kind, _canonical_request(request, max_tokens))
         except TypeError:  # a value JSON cannot hold exactly (an integer past 64 bits): not cacheable
-            return CacheLookup(None, kind, None, read=False, write=False)
+            return NO_CACHE
         return CacheLookup(
             self, kind, key, read="no-cache" not in directives, write="no-store" not in directives
         )
