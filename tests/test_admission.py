@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import CollectorRegistry
 
-from llmapi.auth.principal import Principal, RateLimits
+from llmapi.auth.principal import Principal
 from llmapi.auth.scopes import ROLE_SCOPES
 from llmapi.config import LimitSettings
 from llmapi.errors import QuotaExceededError, RateLimitError, ServerOverloadedError
 from llmapi.observability.gateway_metrics import GatewayMetrics
 from llmapi.ratelimit.memory_store import MemoryLimitStore
 from llmapi.services.admission import Gatekeeper
+from llmapi.types import RateLimits
 
 
 def principal(role: str = "developer", **limits: int) -> Principal:

@@ -31,6 +31,7 @@ from llmapi.db.database import Database
 from llmapi.db.migrate import upgrade
 from llmapi.db.repositories.api_keys import ApiKeyRepository
 from llmapi.services.identity_stores import ApiKeysInDatabase, SigningKeysInDatabase
+from llmapi.types import RateLimits
 
 RESULTS = Path(__file__).parent / "results.md"
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -59,7 +60,7 @@ async def measure(url: str, requests: int) -> dict[str, tuple[float, float]]:
             display_prefix=secret.display_prefix,
             role="service",
             scopes=None,
-            rate_limits={"requests_per_minute": None, "tokens_per_minute": None, "max_concurrent": None},
+            rate_limits=RateLimits(),
             expires_at=None,
             created_by=None,
         )

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 
-from llmapi.auth.principal import Principal, RateLimits
+from llmapi.auth.principal import Principal
 from llmapi.auth.scopes import ROLE_SCOPES
 from llmapi.cache.memory_store import MemoryCacheStore
 from llmapi.cache.redis_store import RedisCacheStore
@@ -26,6 +26,7 @@ from llmapi.ratelimit.redis_store import RedisLimitStore
 from llmapi.services.admission import Gatekeeper
 from llmapi.services.response_cache import ResponseCache
 from llmapi.shared_redis import SharedRedis
+from llmapi.types import RateLimits
 
 WARMUP = 200
 MAX_TOKENS = 16

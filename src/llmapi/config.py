@@ -21,6 +21,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from llmapi.types import Quantization, RateLimits, Role
+
 Task = Literal["text-generation", "embedding", "sentiment"]
 BackendKind = Literal["transformers", "sentence-transformers", "vader", "openai"]
 
@@ -99,7 +101,7 @@ class EngineSettings(BaseModel):
     threads: int | None = Field(default=None, ge=1, le=512)
     max_batch_size: int = Field(default=64, ge=1, le=1024)
     max_waiting: int = Field(default=256, ge=1, le=100_000)
-    quantization: Literal["none", "int8"] = "none"
+    quantization: Quantization = "none"
     compile: bool = False
     max_prefill_tokens: int = Field(default=512, ge=16, le=65_536)
 
@@ -117,19 +119,7 @@ class OIDCSettings(BaseModel):
         default_factory=dict,
         description="Provider scope or group names to this server's scopes; unmapped names are ignored.",
     )
-    role: Literal["admin", "developer", "service"] = "service"
-
-
-class RoleLimits(BaseModel):
-    """Limits for every credential of a role; None is unlimited. A key's own `rate_limits` override these."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    requests_per_minute: int | None = Field(default=None, ge=1)
-    tokens_per_minute: int | None = Field(default=None, ge=1)
-    max_concurrent: int | None = Field(default=None, ge=1)
-    tokens_per_day: int | None = Field(default=None, ge=1)
-    tokens_per_month: int | None = Field(default=None, ge=1)
+    role: Role = "service"
 
 
 class ModelLimits(BaseModel):
@@ -142,7 +132,7 @@ class ModelLimits(BaseModel):
 
 
 _INFERENCE_DEFAULTS = {"requests_per_minute": 600, "tokens_per_minute": 200_000, "max_concurrent": 32}
-ROLE_LIMIT_DEFAULTS: dict[str, dict[str, int]] = {
+ROLE_LIMIT_DEFAULTS: dict[Role, dict[str, int]] = {
     "admin": {},
     "developer": _INFERENCE_DEFAULTS,
     "service": _INFERENCE_DEFAULTS,
@@ -157,9 +147,9 @@ class LimitSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    admin: RoleLimits
-    developer: RoleLimits
-    service: RoleLimits
+    admin: RateLimits
+    developer: RateLimits
+    service: RateLimits
     models: dict[str, ModelLimits] = Field(default_factory=dict)
     on_redis_failure: Literal["open", "closed"] = Field(
         default="open",
@@ -184,8 +174,9 @@ class LimitSettings(BaseModel):
             merged[role] = {**defaults, **given} if isinstance(given, dict) else given
         return merged
 
-    def for_role(self, role: str) -> RoleLimits:
-        limits: RoleLimits = getattr(self, role)
+    def for_role(self, role: Role) -> RateLimits:
+        """The role's limits (None is unlimited); a credential's own limits override them."""
+        limits: RateLimits = getattr(self, role)
         return limits
 
 
@@ -288,9 +279,6 @@ class Settings(BaseSettings):
 
     def model(self, model_id: str) -> ModelSpec | None:
         return next((m for m in self.models if m.id == model_id), None)
-
-    def default_model(self, task: Task) -> ModelSpec | None:
-        return next((m for m in self.models if m.task == task), None)
 
 
 def read_models_file(path: Path) -> list[ModelSpec]:

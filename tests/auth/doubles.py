@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmapi.auth.secrets import CLIENT_SECRET_PREFIX, hash_secret, new_secret
+from llmapi.types import RateLimits
 
 
 @dataclass
@@ -58,7 +59,7 @@ class StoredApiKey:
     key_hash: str
     role: str
     scopes: list[str] | None = None
-    rate_limits: dict[str, int | None] | None = None
+    rate_limits: RateLimits = field(default_factory=RateLimits)
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
 

@@ -19,6 +19,7 @@ from llmapi.auth.principal import Principal
 from llmapi.auth.scopes import Scope
 from llmapi.config import OIDCSettings
 from llmapi.errors import AuthenticationError
+from llmapi.types import RateLimits
 
 ADMIN_KEY = secrets.token_hex(32)
 
@@ -74,7 +75,7 @@ async def test_an_api_key_becomes_a_principal_and_is_cached(
     make_authenticator: Callable[..., Authenticator], api_keys: MemoryApiKeys
 ) -> None:
     authenticator = make_authenticator()
-    limits = {"requests_per_minute": 60, "tokens_per_minute": None, "max_concurrent": 2}
+    limits = RateLimits(requests_per_minute=60, max_concurrent=2)
     plaintext, record = api_keys.create("service", scopes=["chat", "admin"], rate_limits=limits)
     first = await authenticator.authenticate(plaintext)
     second = await authenticator.authenticate(plaintext)
@@ -82,7 +83,7 @@ async def test_an_api_key_becomes_a_principal_and_is_cached(
     assert api_keys.lookups == 1
     assert (first.id, first.kind, first.role) == (record.id, "api_key", "service")
     assert first.scopes == {Scope.CHAT}  # narrowed to the role, never widened
-    assert (first.rate_limits.requests_per_minute, first.rate_limits.max_concurrent) == (60, 2)
+    assert first.rate_limits == limits
     unknown = "llmapi-" + secrets.token_urlsafe(32)
     for _ in range(3):
         await refused(authenticator, unknown)

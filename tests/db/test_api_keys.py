@@ -9,11 +9,12 @@ from sqlalchemy.exc import IntegrityError, StatementError
 
 from llmapi.auth.secrets import hash_secret, new_secret
 from llmapi.db.database import Database
-from llmapi.db.models import ApiKey, Base, RateLimitsJSON, no_rate_limits
-from llmapi.db.repositories.api_keys import ApiKeyRepository
+from llmapi.db.models import ApiKey, Base
+from llmapi.db.repositories.api_keys import ApiKeyRepository, rate_limits_of
 from llmapi.db.repositories.audit_log import AuditLog
+from llmapi.types import RateLimits
 
-LIMITS: RateLimitsJSON = {"requests_per_minute": 60, "tokens_per_minute": None, "max_concurrent": 4}
+LIMITS = RateLimits(requests_per_minute=60, max_concurrent=4)
 
 
 async def _create(database: Database, **overrides: Any) -> ApiKey:
@@ -24,7 +25,7 @@ async def _create(database: Database, **overrides: Any) -> ApiKey:
         "display_prefix": secret.display_prefix,
         "role": "developer",
         "scopes": None,
-        "rate_limits": no_rate_limits(),
+        "rate_limits": RateLimits(),
         "expires_at": None,
         "created_by": None,
     }
@@ -46,7 +47,14 @@ async def test_create_then_read_by_id_and_hash(database: Database) -> None:
     assert by_id is not None and by_hash is not None
     assert by_id.id == by_hash.id == created.id and len(created.id) == 32
     assert by_id.scopes == ["chat", "models:read"]
-    assert by_id.rate_limits == LIMITS
+    assert by_id.rate_limits == {  # stored as JSON, every field present, null where unset
+        "requests_per_minute": 60,
+        "tokens_per_minute": None,
+        "max_concurrent": 4,
+        "tokens_per_day": None,
+        "tokens_per_month": None,
+    }
+    assert rate_limits_of(by_id) == LIMITS
     assert by_id.expires_at == expires and by_id.expires_at.tzinfo is UTC
     assert by_id.created_at.tzinfo is UTC and by_id.created_by == "admin1"
     assert by_id.revoked_at is None and by_id.last_used_at is None
@@ -116,22 +124,34 @@ async def test_update_changes_only_the_fields_given(database: Database) -> None:
 
     assert updated is not None
     assert (updated.name, updated.expires_at) == ("renamed", None)
-    assert (updated.role, updated.scopes, updated.rate_limits) == ("developer", ["chat"], LIMITS)
+    assert (updated.role, updated.scopes, rate_limits_of(updated)) == ("developer", ["chat"], LIMITS)
 
     async with database.session() as session:
-        await ApiKeyRepository(session).update(
-            key.id, role="service", scopes=None, rate_limits=no_rate_limits()
-        )
+        await ApiKeyRepository(session).update(key.id, role="service", scopes=None, rate_limits=RateLimits())
     async with database.session() as session:
         again = await ApiKeyRepository(session).get(key.id)
 
     assert again is not None
-    assert (again.name, again.role, again.scopes, again.rate_limits) == (
+    assert (again.name, again.role, again.scopes, rate_limits_of(again)) == (
         "renamed",
         "service",
         None,
-        no_rate_limits(),
+        RateLimits(),
     )
+
+
+async def test_limits_stored_before_the_token_budgets_existed_read_as_unset_budgets(
+    database: Database,
+) -> None:
+    key = await _create(database, rate_limits=LIMITS)
+    async with database.session() as session:
+        stored = await ApiKeyRepository(session).get(key.id)
+        assert stored is not None
+        stored.rate_limits = {"requests_per_minute": 60, "tokens_per_minute": None, "max_concurrent": 4}
+    async with database.session() as session:
+        again = await ApiKeyRepository(session).get(key.id)
+
+    assert again is not None and rate_limits_of(again) == LIMITS
 
 
 async def test_touch_last_used_batches_and_never_goes_backwards(database: Database) -> None:

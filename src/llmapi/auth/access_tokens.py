@@ -15,8 +15,9 @@ from llmapi.auth.grants import granted_scopes, role_named, scope_string
 from llmapi.auth.jwt_errors import refusal
 from llmapi.auth.key_ring import KeyRing
 from llmapi.auth.principal import Principal
-from llmapi.auth.scopes import Role, scopes_for
+from llmapi.auth.scopes import scopes_for
 from llmapi.errors import AuthenticationError, ServiceUnavailableError
+from llmapi.types import Role
 
 logger = logging.getLogger(__name__)
 

@@ -10,15 +10,16 @@ lookup that raced with an eviction is not cached, so a revocation is seen at onc
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
 from llmapi.auth.grants import granted_scopes, role_named
-from llmapi.auth.principal import Principal, RateLimits
+from llmapi.auth.principal import Principal
 from llmapi.auth.ttl_cache import TTLCache
 from llmapi.errors import AuthenticationError
+from llmapi.types import RateLimits
 
 EVERY_KEY = "*"
 
@@ -33,7 +34,7 @@ class ApiKeyRecord(Protocol):
     @property
     def scopes(self) -> Sequence[str] | None: ...
     @property
-    def rate_limits(self) -> Mapping[str, int | None] | None: ...
+    def rate_limits(self) -> RateLimits: ...
     @property
     def expires_at(self) -> datetime | None: ...
     @property
@@ -142,14 +143,13 @@ def _judge(record: ApiKeyRecord | None, now: datetime) -> _Accepted | _Refused:
             "The API key has a role this server does not know; ask an administrator to fix the key.",
             "invalid_api_key",
         )
-    limits = record.rate_limits or {}
     principal = Principal(
         id=record.id,
         kind="api_key",
         name=record.name,
         role=role,
         scopes=granted_scopes(role, record.scopes),
-        rate_limits=RateLimits.from_mapping(limits),
+        rate_limits=record.rate_limits,
     )
     return _Accepted(principal, expires_at)
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from llmapi.auth.scopes import ROLE_SCOPES, Role, Scope
+from llmapi.auth.scopes import ROLE_SCOPES, Scope
+from llmapi.types import Role
 
 _ROLES_BY_NAME: dict[str, Role] = {role: role for role in ROLE_SCOPES}
 _SCOPE_NAMES: frozenset[str] = frozenset(scope.value for scope in Scope)

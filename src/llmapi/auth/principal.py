@@ -1,27 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Literal
 
-from llmapi.auth.scopes import Role, Scope
+from llmapi.auth.scopes import Scope
+from llmapi.types import RateLimits, Role
 
 PrincipalKind = Literal["api_key", "oauth_client", "external", "anonymous"]
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimits:
-    """Per-credential limits (enforced by the rate limiter); None means the role's default."""
-
-    requests_per_minute: int | None = None
-    tokens_per_minute: int | None = None
-    max_concurrent: int | None = None
-    tokens_per_day: int | None = None
-    tokens_per_month: int | None = None
-
-    @classmethod
-    def from_mapping(cls, limits: Mapping[str, int | None]) -> RateLimits:
-        return cls(**{f.name: limits.get(f.name) for f in fields(cls)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +18,7 @@ class Principal:
     name: str
     role: Role
     scopes: frozenset[Scope]
-    rate_limits: RateLimits = field(default_factory=RateLimits)
+    rate_limits: RateLimits = field(default_factory=RateLimits)  # its own; None falls back to the role's
 
     def allows(self, scope: Scope) -> bool:
         return scope in self.scopes

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Literal
+
+from llmapi.types import Role
 
 
 class Scope(StrEnum):
@@ -19,8 +20,6 @@ class Scope(StrEnum):
     USAGE_READ = "usage:read"
     ADMIN = "admin"
 
-
-Role = Literal["admin", "developer", "service"]
 
 INFERENCE_SCOPES = frozenset({Scope.CHAT, Scope.COMPLETIONS, Scope.EMBEDDINGS, Scope.GENERATE, Scope.ANALYZE})
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, NotRequired, TypedDict
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, Index, Integer, MetaData, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from llmapi.db.types import BigIntegerPrimaryKey, UTCDateTime, utc_now
+from llmapi.types import RateLimits
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -24,24 +25,8 @@ NAMING_CONVENTION = {
 }
 
 
-class RateLimitsJSON(TypedDict):
-    """Per-credential limits as stored; None means the role's default."""
-
-    requests_per_minute: int | None
-    tokens_per_minute: int | None
-    max_concurrent: int | None
-    tokens_per_day: NotRequired[int | None]
-    tokens_per_month: NotRequired[int | None]
-
-
-def no_rate_limits() -> RateLimitsJSON:
-    return {
-        "requests_per_minute": None,
-        "tokens_per_minute": None,
-        "max_concurrent": None,
-        "tokens_per_day": None,
-        "tokens_per_month": None,
-    }
+def _no_rate_limits() -> dict[str, int | None]:
+    return RateLimits().model_dump()
 
 
 def new_id() -> str:
@@ -62,7 +47,8 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(16))
     # SQL NULL (not JSON null) means "the role's scopes".
     scopes: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
-    rate_limits: Mapped[RateLimitsJSON] = mapped_column(JSON, default=no_rate_limits)
+    # RateLimits.model_dump(): every field, null where unset (see ApiKeyRepository).
+    rate_limits: Mapped[dict[str, int | None]] = mapped_column(JSON, default=_no_rate_limits)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

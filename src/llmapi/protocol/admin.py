@@ -8,18 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmapi.protocol.common import Label, UTCTime
-
-Role = Literal["admin", "developer", "service"]
-
-
-class RateLimitsBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    requests_per_minute: int | None = Field(default=None, ge=1)
-    tokens_per_minute: int | None = Field(default=None, ge=1)
-    max_concurrent: int | None = Field(default=None, ge=1)
-    tokens_per_day: int | None = Field(default=None, ge=1)
-    tokens_per_month: int | None = Field(default=None, ge=1)
+from llmapi.types import RateLimits, Role
 
 
 class CreateKeyRequest(BaseModel):
@@ -29,7 +18,7 @@ class CreateKeyRequest(BaseModel):
     role: Role = "developer"
     scopes: list[str] | None = Field(default=None, description="Narrow the role's scopes; never widens them.")
     expires_at: UTCTime | None = None
-    rate_limits: RateLimitsBody | None = None
+    rate_limits: RateLimits | None = None
 
 
 class UpdateKeyRequest(BaseModel):
@@ -39,7 +28,7 @@ class UpdateKeyRequest(BaseModel):
     role: Role | None = None
     scopes: list[str] | None = None
     expires_at: UTCTime | None = None
-    rate_limits: RateLimitsBody | None = None
+    rate_limits: RateLimits | None = None
 
 
 class KeyInfo(BaseModel):
@@ -49,7 +38,7 @@ class KeyInfo(BaseModel):
     display_prefix: str
     role: Role
     scopes: list[str]
-    rate_limits: RateLimitsBody
+    rate_limits: RateLimits
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
@@ -99,7 +88,7 @@ class Me(BaseModel):
     name: str
     role: Role
     scopes: list[str]
-    rate_limits: RateLimitsBody
+    rate_limits: RateLimits
 
 
 class UsageRow(BaseModel):

@@ -8,13 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from llmapi.auth.grants import granted_scopes, role_named
 from llmapi.auth.principal import Principal
-from llmapi.auth.scopes import Role, ScopeError, scopes_for
+from llmapi.auth.scopes import ScopeError, scopes_for
 from llmapi.auth.secrets import CLIENT_SECRET_PREFIX, new_secret
 from llmapi.config import Settings
 from llmapi.db.database import Database
 from llmapi.db.migrate import upgrade
-from llmapi.db.models import ApiKey, OAuthClient, RateLimitsJSON
-from llmapi.db.repositories.api_keys import ApiKeyRepository
+from llmapi.db.models import ApiKey, OAuthClient
+from llmapi.db.repositories.api_keys import ApiKeyRepository, rate_limits_of
 from llmapi.db.repositories.audit_log import AuditLog
 from llmapi.db.repositories.oauth_clients import OAuthClientRepository
 from llmapi.db.repositories.unset import UNSET
@@ -26,9 +26,9 @@ from llmapi.protocol.admin import (
     CreatedKey,
     CreateKeyRequest,
     KeyInfo,
-    RateLimitsBody,
     UpdateKeyRequest,
 )
+from llmapi.types import RateLimits, Role
 
 T = TypeVar("T")
 
@@ -48,17 +48,6 @@ def _checked_scopes(role: Role, scopes: list[str] | None) -> list[str] | None:
         raise InvalidRequestError(str(exc), param="scopes") from exc
 
 
-def _limits(body: RateLimitsBody | None) -> RateLimitsJSON:
-    body = body or RateLimitsBody()
-    return {
-        "requests_per_minute": body.requests_per_minute,
-        "tokens_per_minute": body.tokens_per_minute,
-        "max_concurrent": body.max_concurrent,
-        "tokens_per_day": body.tokens_per_day,
-        "tokens_per_month": body.tokens_per_month,
-    }
-
-
 def key_info(key: ApiKey) -> KeyInfo:
     role = _role(key.role)
     return KeyInfo(
@@ -67,7 +56,7 @@ def key_info(key: ApiKey) -> KeyInfo:
         display_prefix=key.display_prefix,
         role=role,
         scopes=sorted(s.value for s in granted_scopes(role, key.scopes)),
-        rate_limits=RateLimitsBody.model_validate(dict(key.rate_limits or {})),
+        rate_limits=rate_limits_of(key),
         created_at=key.created_at,
         expires_at=key.expires_at,
         revoked_at=key.revoked_at,
@@ -102,7 +91,7 @@ class AdminService:
                 display_prefix=secret.display_prefix,
                 role=body.role,
                 scopes=scopes,
-                rate_limits=_limits(body.rate_limits),
+                rate_limits=body.rate_limits or RateLimits(),
                 expires_at=body.expires_at,
                 created_by=actor.id,
             )
@@ -131,7 +120,7 @@ class AdminService:
                 name=body.name if body.name is not None else UNSET,
                 role=role,
                 scopes=_checked_scopes(role, scopes),
-                rate_limits=_limits(body.rate_limits) if "rate_limits" in given else UNSET,
+                rate_limits=(body.rate_limits or RateLimits()) if "rate_limits" in given else UNSET,
                 expires_at=body.expires_at if "expires_at" in given else UNSET,
             )
             await self._audit(session, actor, "api_key.update", "api_key", key_id, {"fields": sorted(given)})

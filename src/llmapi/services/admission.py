@@ -17,11 +17,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from llmapi.auth.principal import Principal
-from llmapi.config import LimitSettings, RoleLimits
+from llmapi.config import LimitSettings
 from llmapi.errors import QuotaExceededError, RateLimitError, ServerOverloadedError, ServiceUnavailableError
 from llmapi.observability.gateway_metrics import GatewayMetrics
 from llmapi.ratelimit.checks import Check, Concurrency, Decision, LimitStore, Quota, Rate, RateState
 from llmapi.shared_redis import RedisUnavailableError, SharedRedis
+from llmapi.types import RateLimits
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class Gatekeeper:
             return None
         return _Plan(Check(tuple(rates), quotas, concurrency), tuple(labels), quota_labels)
 
-    def _quotas(self, tag: str, limits: RoleLimits, tokens: int) -> tuple[tuple[Quota, ...], tuple[str, ...]]:
+    def _quotas(self, tag: str, limits: RateLimits, tokens: int) -> tuple[tuple[Quota, ...], tuple[str, ...]]:
         now = self._now()
         quotas: list[Quota] = []
         labels: list[str] = []
@@ -220,12 +221,10 @@ class Gatekeeper:
         self._metrics.limit_decisions.labels("refused", limit).inc()
 
 
-def _effective(role_limits: RoleLimits, principal: Principal) -> RoleLimits:
+def _effective(role_limits: RateLimits, principal: Principal) -> RateLimits:
     """The principal's own limits where set, else its role's."""
-    own = principal.rate_limits
-    return RoleLimits.model_construct(
-        **{name: getattr(own, name, None) or getattr(role_limits, name) for name in RoleLimits.model_fields}
-    )
+    own = principal.rate_limits.model_dump(exclude_none=True)
+    return role_limits.model_copy(update=own) if own else role_limits
 
 
 def _token_keys(plan: _Plan, tokens_used: int) -> dict[str, int]:

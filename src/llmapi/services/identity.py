@@ -20,7 +20,6 @@ from llmapi.auth.secrets import new_secret
 from llmapi.config import Settings
 from llmapi.db.database import Database
 from llmapi.db.migrate import upgrade
-from llmapi.db.models import no_rate_limits
 from llmapi.db.repositories.api_keys import ApiKeyRepository
 from llmapi.db.repositories.audit_log import AuditLog
 from llmapi.db.repositories.signing_keys import SigningKeyRepository
@@ -29,6 +28,7 @@ from llmapi.protocol.admin import UsageReport, UsageRow
 from llmapi.services.admin import AdminService
 from llmapi.services.identity_stores import ApiKeysInDatabase, OAuthClientsInDatabase, SigningKeysInDatabase
 from llmapi.services.usage import UsageRecorder
+from llmapi.types import RateLimits
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class Identity:
                 display_prefix=secret.display_prefix,
                 role="admin",
                 scopes=None,
-                rate_limits=no_rate_limits(),
+                rate_limits=RateLimits(),
                 expires_at=None,
                 created_by="bootstrap",
             )

@@ -13,9 +13,10 @@ from typing import Any
 
 from llmapi.db.database import Database
 from llmapi.db.models import ApiKey, OAuthClient, SigningKey
-from llmapi.db.repositories.api_keys import ApiKeyRepository
+from llmapi.db.repositories.api_keys import ApiKeyRepository, rate_limits_of
 from llmapi.db.repositories.oauth_clients import OAuthClientRepository
 from llmapi.db.repositories.signing_keys import SigningKeyRepository
+from llmapi.types import RateLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +27,15 @@ class StoredApiKey:
     name: str
     role: str
     scopes: Sequence[str] | None
-    rate_limits: Mapping[str, int | None] | None
+    rate_limits: RateLimits
     expires_at: datetime | None
     revoked_at: datetime | None
 
     @classmethod
     def of(cls, key: ApiKey) -> StoredApiKey:
-        limits = {
-            name: value for name, value in (key.rate_limits or {}).items() if isinstance(value, int | None)
-        }
-        return cls(key.id, key.name, key.role, key.scopes, limits, key.expires_at, key.revoked_at)
+        return cls(
+            key.id, key.name, key.role, key.scopes, rate_limits_of(key), key.expires_at, key.revoked_at
+        )
 
 
 class ApiKeysInDatabase:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,7 +11,7 @@ from llmapi.api.deps import IdentityDep
 from llmapi.api.responses import json_response
 from llmapi.api.security import PrincipalDep, require
 from llmapi.auth.scopes import Scope
-from llmapi.protocol.admin import Me, RateLimitsBody, UsageReport
+from llmapi.protocol.admin import Me, UsageReport
 from llmapi.protocol.common import UTCTime
 
 router = APIRouter(prefix="/v1", tags=["identity"])
@@ -28,7 +27,7 @@ async def me(principal: PrincipalDep) -> Response:
             name=principal.name,
             role=principal.role,
             scopes=sorted(scope.value for scope in principal.scopes),
-            rate_limits=RateLimitsBody.model_validate(asdict(limits)),
+            rate_limits=limits,
         )
     )
 

@@ -8,12 +8,19 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from llmapi.db.models import ApiKey, RateLimitsJSON
+from llmapi.db.models import ApiKey
 from llmapi.db.repositories.unset import UNSET, Unset
 from llmapi.db.types import UTCDateTime, storable, utc_now
+from llmapi.types import RateLimits
 
 ADMIN_ROLE = "admin"
 ADMIN_SCOPE = "admin"
+
+
+def rate_limits_of(key: ApiKey) -> RateLimits:
+    """A key's stored limits (a field missing from an older row is unset)."""
+    stored = key.rate_limits or {}
+    return RateLimits.model_validate({name: stored.get(name) for name in RateLimits.model_fields})
 
 
 class ApiKeyRepository:
@@ -30,7 +37,7 @@ class ApiKeyRepository:
         display_prefix: str,
         role: str,
         scopes: builtins.list[str] | None,
-        rate_limits: RateLimitsJSON,
+        rate_limits: RateLimits,
         expires_at: datetime | None,
         created_by: str | None,
     ) -> ApiKey:
@@ -40,7 +47,7 @@ class ApiKeyRepository:
             display_prefix=display_prefix,
             role=role,
             scopes=scopes,
-            rate_limits=rate_limits,
+            rate_limits=rate_limits.model_dump(),
             expires_at=expires_at,
             created_by=created_by,
         )
@@ -70,7 +77,7 @@ class ApiKeyRepository:
         name: str | Unset = UNSET,
         role: str | Unset = UNSET,
         scopes: builtins.list[str] | Unset | None = UNSET,
-        rate_limits: RateLimitsJSON | Unset = UNSET,
+        rate_limits: RateLimits | Unset = UNSET,
         expires_at: datetime | Unset | None = UNSET,
     ) -> ApiKey | None:
         """Change only the fields given; None clears `scopes` (back to the role's) or `expires_at`."""
@@ -84,7 +91,7 @@ class ApiKeyRepository:
         if not isinstance(scopes, Unset):
             key.scopes = scopes
         if not isinstance(rate_limits, Unset):
-            key.rate_limits = rate_limits
+            key.rate_limits = rate_limits.model_dump()
         if not isinstance(expires_at, Unset):
             key.expires_at = expires_at
         await self._session.flush()

@@ -1,0 +1,32 @@
+"""The shared vocabulary: names the engine, the wire schemas, auth, config and storage all speak.
+
+One definition each. This module imports nothing from llmapi, so every layer may import it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FinishReason = Literal["stop", "length"]
+"""Why a generation ended: a stop condition (EOS or a stop string), or the token limit or context end."""
+
+Role = Literal["admin", "developer", "service"]
+"""What a credential is: each role bundles scopes (llmapi.auth.scopes) and default rate limits (config)."""
+
+Quantization = Literal["none", "int8"]
+"""How the engine stores linear layers' weights: as loaded, or int8 with activations quantized per call."""
+
+
+class RateLimits(BaseModel):
+    """Per-credential limits; None is unset. A role's limits (settings) are the defaults, and a credential's
+    own limits override them field by field. Also the wire shape (admin API, /v1/me) and the stored JSON."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+    max_concurrent: int | None = Field(default=None, ge=1)
+    tokens_per_day: int | None = Field(default=None, ge=1)
+    tokens_per_month: int | None = Field(default=None, ge=1)
