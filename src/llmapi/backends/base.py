@@ -8,8 +8,8 @@ from typing import Literal, Protocol, runtime_checkable
 
 from llmapi.config import Task
 from llmapi.engine.engine_stats import EngineStats
-from llmapi.engine.request_output import FinishReason
 from llmapi.engine.sampling_params import SamplingParams
+from llmapi.types import FinishReason
 
 Role = Literal["system", "user", "assistant", "developer", "tool"]
 

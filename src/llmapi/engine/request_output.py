@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-FinishReason = Literal["stop", "length"]
+from llmapi.types import FinishReason
 
 
 @dataclass(frozen=True, slots=True)

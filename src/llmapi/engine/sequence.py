@@ -7,8 +7,9 @@ from enum import Enum, auto
 import torch
 
 from llmapi.engine.incremental_detokenizer import IncrementalDetokenizer, TokenDecoder
-from llmapi.engine.request_output import FinishReason, RequestOutput
+from llmapi.engine.request_output import RequestOutput
 from llmapi.engine.sampling_params import SamplingParams
+from llmapi.types import FinishReason
 
 
 class SequenceStatus(Enum):

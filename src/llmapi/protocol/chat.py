@@ -23,6 +23,7 @@ from llmapi.protocol.common import (
     Usage,
     estimated_tokens,
 )
+from llmapi.types import FinishReason
 
 MAX_MESSAGES = 2048
 MAX_CONTENT_PARTS = 256
@@ -96,7 +97,7 @@ class ChatChoice(BaseModel):
     index: int
     message: ChatCompletionMessage
     logprobs: None = None
-    finish_reason: Literal["stop", "length"]
+    finish_reason: FinishReason
 
 
 class ChatCompletion(BaseModel):
@@ -122,7 +123,7 @@ class ChatChunkChoice(BaseModel):
     index: int
     delta: ChatDelta
     logprobs: None = None
-    finish_reason: Literal["stop", "length"] | None = None
+    finish_reason: FinishReason | None = None
 
 
 class ChatCompletionChunk(BaseModel):

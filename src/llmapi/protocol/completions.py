@@ -16,6 +16,7 @@ from llmapi.protocol.common import (
     Usage,
     estimated_tokens,
 )
+from llmapi.types import FinishReason
 
 MAX_PROMPTS = 16
 
@@ -72,7 +73,7 @@ class CompletionChoice(BaseModel):
     index: int
     text: str
     logprobs: None = None
-    finish_reason: Literal["stop", "length"] | None
+    finish_reason: FinishReason | None
 
 
 class Completion(BaseModel):

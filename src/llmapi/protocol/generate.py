@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from llmapi.protocol.common import MaxTokens, SamplingFields, Text, Usage, estimated_tokens
+from llmapi.types import FinishReason
 
 
 class GenerateTextRequest(SamplingFields):
@@ -25,7 +26,7 @@ class GenerateTextResponse(BaseModel):
     created: int
     model: str
     output: str
-    finish_reason: Literal["stop", "length"]
+    finish_reason: FinishReason
     usage: Usage
 
 
@@ -35,5 +36,5 @@ class GenerateTextChunk(BaseModel):
     created: int
     model: str
     output: str
-    finish_reason: Literal["stop", "length"] | None = None
+    finish_reason: FinishReason | None = None
     usage: Usage | None = None

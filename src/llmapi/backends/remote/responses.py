@@ -13,7 +13,7 @@ import orjson
 from llmapi.backends.base import Embeddings, GenerationChunk
 from llmapi.backends.remote.sse import SSEDecoder
 from llmapi.backends.remote.upstream_errors import UpstreamErrors
-from llmapi.engine.request_output import FinishReason
+from llmapi.types import FinishReason
 
 logger = logging.getLogger(__name__)
 
