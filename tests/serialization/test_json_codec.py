@@ -7,8 +7,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from llmapi.serialization.codec import CodecError
-from llmapi.serialization.json_codec import JSONCodec, nesting_depth
+from llmapi.serialization.codec import DEFAULT_MAX_ITEMS, CodecError
+from llmapi.serialization.json_codec import JSONCodec, check_shape, nesting_depth
 
 _SPECIAL = st.sampled_from(["<", ">", "&", '"', "'", "\\", "\n", "\t", "é", "語", "😀", "\x00"])
 TEXT = st.text(alphabet=st.one_of(st.characters(exclude_categories=("Cs",)), _SPECIAL), max_size=12)
@@ -118,3 +118,80 @@ def test_nesting_depth_does_not_recurse() -> None:
     for _ in range(100_000):
         value = [value]
     assert nesting_depth(value) == 100_001
+
+
+def items(count: int, item: bytes = b"{}") -> bytes:
+    """A request body whose `messages` list holds `count` copies of `item`."""
+    return b'{"messages": [' + b",".join([item] * count) + b"]}"
+
+
+def test_the_default_list_bound() -> None:
+    assert JSONCodec().max_items == DEFAULT_MAX_ITEMS == 131_072
+
+
+def test_a_list_of_max_items_is_accepted() -> None:
+    body = b'{"prompt": [' + b",".join([b"1"] * DEFAULT_MAX_ITEMS) + b"]}"
+    assert len(JSONCodec().decode(body, message="x")["prompt"]) == DEFAULT_MAX_ITEMS
+
+
+def test_a_list_of_more_than_max_items_is_refused() -> None:
+    body = b'{"prompt": [' + b",".join([b"1"] * (DEFAULT_MAX_ITEMS + 1)) + b"]}"
+    refusal = "the field 'prompt' holds more than 131,072 items; split the request"
+    with pytest.raises(CodecError, match=refusal):
+        JSONCodec().decode(body, message="x")
+
+
+def test_a_small_max_items_is_honoured() -> None:
+    codec = JSONCodec(max_items=3)
+    assert codec.decode(items(3), message="x") == {"messages": [{}, {}, {}]}
+    with pytest.raises(CodecError, match="the field 'messages' holds more than 3 items"):
+        codec.decode(items(4), message="x")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"prompt": [[1], [1, 2, 3, 4]]}',
+        b'{"a": {"b": [{"c": [1, 2, 3, 4]}]}}',
+        b'{"a": [1], "b": [1, 2, 3, 4], "c": [1]}',
+    ],
+)
+def test_lists_at_any_depth_are_bounded(body: bytes) -> None:
+    with pytest.raises(CodecError, match="more than 3 items"):
+        JSONCodec(max_items=3).decode(body, message="x")
+
+
+def test_a_nested_list_is_named_by_the_field_that_holds_it() -> None:
+    with pytest.raises(CodecError, match="the field 'prompt' holds more than 3 items"):
+        JSONCodec(max_items=3).decode(b'{"prompt": [[1, 2, 3, 4]]}', message="x")
+
+
+def test_a_long_list_is_refused_before_its_items_are_walked() -> None:
+    too_deep = orjson.dumps(nested(40))
+    with pytest.raises(CodecError, match="more than 3 items"):
+        JSONCodec(max_items=3).decode(items(4, too_deep), message="x")
+    with pytest.raises(CodecError, match="limit of 32 levels"):
+        JSONCodec(max_items=4).decode(items(4, too_deep), message="x")
+
+
+def test_a_hostile_body_of_millions_of_empty_objects_is_refused() -> None:
+    body = items(4 * 1024 * 1024 // 3)
+    with pytest.raises(CodecError, match="the field 'messages' holds more than 131,072 items"):
+        JSONCodec().decode(body, message="x")
+
+
+def test_max_items_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_items"):
+        JSONCodec(max_items=0)
+
+
+@settings(max_examples=100)
+@given(VALUES)
+def test_check_shape_refuses_what_nesting_depth_counts_too_deep(value: Any) -> None:
+    depth = nesting_depth(value)
+    for max_depth in range(1, depth + 2):
+        if depth > max_depth:
+            with pytest.raises(CodecError, match="deeper than the limit"):
+                check_shape(value, max_depth=max_depth, max_items=DEFAULT_MAX_ITEMS)
+        else:
+            check_shape(value, max_depth=max_depth, max_items=DEFAULT_MAX_ITEMS)

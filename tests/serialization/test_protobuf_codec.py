@@ -17,7 +17,7 @@ from llmapi.protocol.errors import ErrorDetail, ErrorResponse
 from llmapi.protocol.generate import GenerateTextRequest, GenerateTextResponse
 from llmapi.protocol.models import Model, ModelList
 from llmapi.protocol.sentiment import SentimentRequest, SentimentResponse, SentimentResult
-from llmapi.serialization.codec import CodecError
+from llmapi.serialization.codec import DEFAULT_MAX_ITEMS, CodecError
 from llmapi.serialization.proto import llmapi_pb2
 from llmapi.serialization.protobuf_codec import ProtobufCodec, has_message
 
@@ -258,3 +258,56 @@ def test_requests_validate_as_their_json_does(model: type[BaseModel], request_js
 
     assert decoded == request_json
     assert model.model_validate(decoded) == model.model_validate(request_json)
+
+
+def empty_messages(count: int) -> bytes:
+    """A ChatCompletionRequest of `count` empty messages: repeated fields concatenate on the wire."""
+    return llmapi_pb2.ChatCompletionRequest(messages=[llmapi_pb2.ChatMessage()]).SerializeToString() * count
+
+
+def test_the_default_list_bound() -> None:
+    assert CODEC.max_items == DEFAULT_MAX_ITEMS == 131_072
+
+
+def test_a_list_of_max_items_is_accepted() -> None:
+    body = llmapi_pb2.CompletionRequest(prompt=["a"] * DEFAULT_MAX_ITEMS).SerializeToString()
+    assert len(CODEC.decode(body, message="CompletionRequest")["prompt"]) == DEFAULT_MAX_ITEMS
+
+
+def test_a_list_of_more_than_max_items_is_refused() -> None:
+    body = llmapi_pb2.CompletionRequest(prompt=["a"] * (DEFAULT_MAX_ITEMS + 1)).SerializeToString()
+    refusal = "the field 'prompt' holds more than 131,072 items; split the request"
+    with pytest.raises(CodecError, match=refusal):
+        CODEC.decode(body, message="CompletionRequest")
+
+
+def test_a_small_max_items_is_honoured() -> None:
+    codec = ProtobufCodec(max_items=3)
+    assert codec.decode(empty_messages(3), message="ChatCompletionRequest") == {"messages": [{}, {}, {}]}
+    with pytest.raises(CodecError, match="the field 'messages' holds more than 3 items"):
+        codec.decode(empty_messages(4), message="ChatCompletionRequest")
+
+
+@pytest.mark.parametrize(
+    ("data", "message", "field"),
+    [
+        ({"data": [{"embedding": [0.5] * 4, "index": 0}]}, "EmbeddingList", "embedding"),
+        ({"results": [{"scores": {"a": 1, "b": 2, "c": 3, "d": 4}}]}, "SentimentResponse", "scores"),
+        ({"stop": ["a", "b", "c", "d"], "messages": [{}]}, "ChatCompletionRequest", "stop"),
+    ],
+)
+def test_packed_map_and_nested_fields_are_bounded(data: dict[str, Any], message: str, field: str) -> None:
+    body = CODEC.encode(data, message=message)
+    assert CODEC.decode(body, message=message)
+    with pytest.raises(CodecError, match=f"the field '{field}' holds more than 3 items"):
+        ProtobufCodec(max_items=3).decode(body, message=message)
+
+
+def test_a_hostile_body_of_millions_of_empty_messages_is_refused() -> None:
+    with pytest.raises(CodecError, match="the field 'messages' holds more than 131,072 items"):
+        CODEC.decode(empty_messages(2 * 1024 * 1024), message="ChatCompletionRequest")
+
+
+def test_max_items_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_items"):
+        ProtobufCodec(max_items=0)

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmapi.protocol.chat import ChatCompletionRequest
-from llmapi.serialization.codec import CodecError
+from llmapi.serialization.codec import DEFAULT_MAX_ITEMS, CodecError
 from llmapi.serialization.json_codec import nesting_depth
 from llmapi.serialization.xml_codec import XMLCodec
 
@@ -238,3 +238,58 @@ def test_media_type() -> None:
 def test_max_depth_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_depth"):
         XMLCodec(max_depth=0)
+
+
+def items(count: int, item: bytes = b"<item/>") -> bytes:
+    """A request body whose `messages` list holds `count` copies of `item`."""
+    return b"<request><messages>" + item * count + b"</messages></request>"
+
+
+def test_the_default_list_bound() -> None:
+    assert XMLCodec().max_items == DEFAULT_MAX_ITEMS == 131_072
+
+
+def test_a_list_of_max_items_is_accepted() -> None:
+    assert len(decode(items(DEFAULT_MAX_ITEMS))["messages"]) == DEFAULT_MAX_ITEMS
+
+
+def test_a_list_of_more_than_max_items_is_refused() -> None:
+    with pytest.raises(CodecError, match="<messages> holds more than 131,072 elements; split the request"):
+        decode(items(DEFAULT_MAX_ITEMS + 1))
+
+
+def test_a_small_max_items_is_honoured() -> None:
+    codec = XMLCodec(max_items=3)
+    assert decode(items(3), codec) == {"messages": ["", "", ""]}
+    with pytest.raises(CodecError, match="<messages> holds more than 3 elements"):
+        decode(items(4), codec)
+
+
+@pytest.mark.parametrize(
+    ("body", "element"),
+    [
+        (b"<request><prompt><item><item/><item/><item/><item/></item></prompt></request>", "item"),
+        (b"<request><a><b><item/><item/><item/><item/></b></a></request>", "b"),
+        (b"<request><a><x/><y/><z/><w/></a></request>", "a"),
+        (b"<request><a/><b/><c/><d/></request>", "request"),
+    ],
+)
+def test_every_element_is_bounded(body: bytes, element: str) -> None:
+    with pytest.raises(CodecError, match=f"<{element}> holds more than 3 elements"):
+        decode(body, XMLCodec(max_items=3))
+
+
+def test_the_parse_stops_at_the_first_element_over_the_bound() -> None:
+    # Refused for the fourth <item>, before the parser reaches what is not XML after it.
+    with pytest.raises(CodecError, match="more than 3 elements"):
+        decode(b"<request><messages>" + b"<item/>" * 4 + b"<<not xml", XMLCodec(max_items=3))
+
+
+def test_a_hostile_body_of_millions_of_empty_items_is_refused() -> None:
+    with pytest.raises(CodecError, match="<messages> holds more than 131,072 elements"):
+        decode(items(4 * 1024 * 1024 // 7))
+
+
+def test_max_items_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_items"):
+        XMLCodec(max_items=0)

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from llmapi.serialization.codec import CodecError
+from llmapi.serialization.codec import DEFAULT_MAX_ITEMS, CodecError, check_max_items, items_limit_error
 
 DEFAULT_MAX_DEPTH = 32
 
@@ -29,6 +29,24 @@ def nesting_depth(value: object) -> int:
     return deepest
 
 
+def check_shape(value: object, *, max_depth: int, max_items: int) -> None:
+    """Raise CodecError at the first dict or list nested deeper than `max_depth` (as `nesting_depth` counts)
+    or list of more than `max_items` items, before walking its children; iterative, so any depth is safe."""
+    stack: list[tuple[object, int, str | None]] = [(value, 1, None)]
+    while stack:
+        node, depth, field = stack.pop()
+        if depth > max_depth:
+            raise depth_limit_error(max_depth)
+        if isinstance(node, dict):
+            stack.extend(
+                (child, depth + 1, key) for key, child in node.items() if isinstance(child, dict | list)
+            )
+        elif isinstance(node, list):
+            if len(node) > max_items:
+                raise items_limit_error(max_items, field)
+            stack.extend((child, depth + 1, field) for child in node if isinstance(child, dict | list))
+
+
 def depth_limit_error(max_depth: int) -> CodecError:
     return CodecError(f"the body nests objects and arrays deeper than the limit of {max_depth} levels")
 
@@ -36,10 +54,11 @@ def depth_limit_error(max_depth: int) -> CodecError:
 class JSONCodec:
     media_type = "application/json"
 
-    def __init__(self, *, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+    def __init__(self, *, max_depth: int = DEFAULT_MAX_DEPTH, max_items: int = DEFAULT_MAX_ITEMS) -> None:
         if max_depth < 1:
             raise ValueError(f"max_depth must be at least 1, got {max_depth}")
         self.max_depth = max_depth
+        self.max_items = check_max_items(max_items)
 
     def decode(self, body: bytes, *, message: str) -> dict[str, Any]:
         try:
@@ -48,8 +67,7 @@ class JSONCodec:
             raise self._parse_error(body, exc) from None
         if not isinstance(value, dict):
             raise CodecError("the body must be a JSON object")
-        if nesting_depth(value) > self.max_depth:
-            raise depth_limit_error(self.max_depth)
+        check_shape(value, max_depth=self.max_depth, max_items=self.max_items)
         return value
 
     def encode(self, data: Mapping[str, Any], *, message: str) -> bytes:

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf import json_format
-from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.message_factory import GetMessageClass
 
-from llmapi.serialization.codec import CodecError
+from llmapi.serialization.codec import DEFAULT_MAX_ITEMS, CodecError, check_max_items, items_limit_error
 from llmapi.serialization.proto import llmapi_pb2
 
 _MESSAGES: Mapping[str, type[Message]] = {
@@ -36,6 +36,27 @@ _EXACT_NUMBERS = frozenset(
 )
 
 
+def _message_types() -> list[Descriptor]:
+    """Every message type the file's messages can hold, map entries and other files' messages included."""
+    found: dict[str, Descriptor] = {}
+    todo = list(llmapi_pb2.DESCRIPTOR.message_types_by_name.values())
+    while todo:
+        descriptor = todo.pop()
+        if descriptor.full_name not in found:
+            found[descriptor.full_name] = descriptor
+            todo.extend(field.message_type for field in descriptor.fields if field.message_type is not None)
+    return list(found.values())
+
+
+# The message types (by full name) that hold a repeated or message field: only their messages need looking
+# into when counting items; a repeated field of any other type (ChatMessage, say) is measured by len() alone.
+_HOLD_CONTAINERS = frozenset(
+    descriptor.full_name
+    for descriptor in _message_types()
+    if any(field.is_repeated or field.message_type is not None for field in descriptor.fields)
+)
+
+
 def has_message(name: str) -> bool:
     return name in _MESSAGES
 
@@ -43,12 +64,17 @@ def has_message(name: str) -> bool:
 class ProtobufCodec:
     media_type = "application/x-protobuf"
 
+    def __init__(self, *, max_items: int = DEFAULT_MAX_ITEMS) -> None:
+        self.max_items = check_max_items(max_items)
+
     def decode(self, body: bytes, *, message: str) -> dict[str, Any]:
         parsed = _message_class(message)()
         try:
             parsed.ParseFromString(body)
         except DecodeError as exc:
             raise CodecError(f"the body is not a valid Protobuf llmapi.v1.{message}: {exc}") from exc
+        # Parsing is C; converting is Python, and slow for millions of items, so count them first.
+        _check_items(parsed, self.max_items)
         is_response = not message.endswith("Request")
         data: dict[str, Any] = json_format.MessageToDict(
             parsed, preserving_proto_field_name=True, always_print_fields_with_no_presence=is_response
@@ -73,6 +99,27 @@ def _message_class(name: str) -> type[Message]:
             f"no Protobuf message llmapi.v1.{name}; define it in proto/llmapi/v1/llmapi.proto and run "
             "`make proto`"
         ) from None
+
+
+def _check_items(message: Message, max_items: int) -> None:
+    """Raise CodecError at the first repeated or map field of more than `max_items` items, top-down: a field
+    is measured (len() is O(1)) before any of its items is looked into."""
+    stack = [message]
+    while stack:
+        node = stack.pop()
+        for field, value in node.ListFields():
+            kind = field.message_type
+            if not field.is_repeated:
+                if kind is not None and kind.full_name in _HOLD_CONTAINERS:
+                    stack.append(value)
+                continue
+            if len(value) > max_items:
+                raise items_limit_error(max_items, field.name)
+            if kind is not None and kind.GetOptions().map_entry:
+                kind = kind.fields_by_name["value"].message_type
+                value = value.values()
+            if kind is not None and kind.full_name in _HOLD_CONTAINERS:
+                stack.extend(value)
 
 
 def _fill(message: Message, data: Mapping[str, Any]) -> None:

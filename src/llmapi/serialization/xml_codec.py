@@ -22,8 +22,9 @@ On input: an element with child elements is an object, unless all its children a
 element with none is its text ("" when empty). Refused, with a CodecError: attributes (other than `key` on
 `<entry>`), text beside child elements (whitespace aside), a field given twice, `<item>` beside named
 fields, namespaces, DTDs, entity declarations, external entities, malformed XML, a root other than
-`<request>`, and nesting deeper than `max_depth` (the `nesting_depth` of the decoded dict, as for JSON;
-checked while parsing). Comments, processing instructions and CDATA sections are read as XML defines them.
+`<request>`, nesting deeper than `max_depth` (the `nesting_depth` of the decoded dict, as for JSON), and an
+element with more than `max_items` child elements (a list of more items, or an object of more fields); both
+are checked while parsing. Comments, processing instructions and CDATA sections are read as XML defines them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 from defusedxml import DTDForbidden, EntitiesForbidden, ExternalReferenceForbidden  # type: ignore[import-untyped]
 from defusedxml.ElementTree import DefusedXMLParser  # type: ignore[import-untyped]
 
-from llmapi.serialization.codec import CodecError
+from llmapi.serialization.codec import DEFAULT_MAX_ITEMS, CodecError, check_max_items
 from llmapi.serialization.json_codec import DEFAULT_MAX_DEPTH, depth_limit_error
 
 ITEM = "item"
@@ -48,33 +49,44 @@ _NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\ufff
 _DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 
 
-class _DepthLimitedBuilder(TreeBuilder):
-    """Stops the parse as soon as elements nest deeper than `max_elements`."""
+class _LimitedBuilder(TreeBuilder):
+    """Stops the parse as soon as elements nest deeper than `max_elements`, or one element has more than
+    `max_items` children."""
 
-    def __init__(self, max_elements: int, max_depth: int) -> None:
+    def __init__(self, max_elements: int, max_depth: int, max_items: int) -> None:
         super().__init__()
         self._max_elements = max_elements
         self._max_depth = max_depth
-        self._open = 0
+        self._max_items = max_items
+        self._tags: list[str] = []  # of the open elements, outermost first
+        self._children = [0]  # of each open element, after the count of roots
 
     def start(self, tag: Any, attrs: dict[Any, Any], /) -> Element:
-        self._open += 1
-        if self._open > self._max_elements:
+        if len(self._tags) >= self._max_elements:
             raise depth_limit_error(self._max_depth)
+        self._children[-1] += 1
+        if self._children[-1] > self._max_items:
+            raise CodecError(
+                f"<{self._tags[-1]}> holds more than {self._max_items:,} elements; split the request"
+            )
+        self._tags.append(tag)
+        self._children.append(0)
         return super().start(tag, attrs)
 
     def end(self, tag: Any, /) -> Element:
-        self._open -= 1
+        self._tags.pop()
+        self._children.pop()
         return super().end(tag)
 
 
 class XMLCodec:
     media_type = "application/xml"
 
-    def __init__(self, *, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+    def __init__(self, *, max_depth: int = DEFAULT_MAX_DEPTH, max_items: int = DEFAULT_MAX_ITEMS) -> None:
         if max_depth < 1:
             raise ValueError(f"max_depth must be at least 1, got {max_depth}")
         self.max_depth = max_depth
+        self.max_items = check_max_items(max_items)
 
     def decode(self, body: bytes, *, message: str, root: str = "request") -> dict[str, Any]:
         """`root` other than "request" is for clients and tests reading a `<response>`."""
@@ -101,7 +113,7 @@ class XMLCodec:
 
     def _parse(self, body: bytes) -> Element:
         # The deepest element is always a leaf, so elements nest one level deeper than the decoded dict.
-        builder = _DepthLimitedBuilder(self.max_depth + 1, self.max_depth)
+        builder = _LimitedBuilder(self.max_depth + 1, self.max_depth, self.max_items)
         parser = DefusedXMLParser(target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True)
         try:
             parser.feed(body)
