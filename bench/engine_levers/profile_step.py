@@ -16,8 +16,8 @@ import torch
 
 from llmapi.backends.local.builtin import build_builtin_model
 from llmapi.engine.llm_engine import LLMEngine
-from llmapi.engine.quantization import Quantization
 from llmapi.engine.sampling_params import SamplingParams
+from llmapi.types import Quantization
 
 
 def main() -> None:

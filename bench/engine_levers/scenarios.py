@@ -13,8 +13,8 @@ import torch
 from llmapi.backends.local.builtin import build_builtin_model
 from llmapi.engine.async_engine import AsyncEngine
 from llmapi.engine.llm_engine import LLMEngine
-from llmapi.engine.quantization import Quantization
 from llmapi.engine.sampling_params import SamplingParams
+from llmapi.types import Quantization
 
 MODEL = "gpt2-124m-random"
 NEW_TOKENS = 128

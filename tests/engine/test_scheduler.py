@@ -4,9 +4,8 @@ from collections.abc import Sequence as TokenIds
 
 import pytest
 
-from llmapi.engine.prefill_chunk import PrefillChunk
 from llmapi.engine.sampling_params import SamplingParams
-from llmapi.engine.scheduled_batch import ScheduledBatch
+from llmapi.engine.scheduled_batch import PrefillChunk, ScheduledBatch
 from llmapi.engine.scheduler import Scheduler
 from llmapi.engine.sequence import Sequence, SequenceStatus
 

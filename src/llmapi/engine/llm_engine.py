@@ -2,20 +2,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence as TokenIds
-from typing import Any
+from typing import Any, Protocol
 
 from llmapi.engine.incremental_detokenizer import TokenDecoder
 from llmapi.engine.model_runner import ModelRunner
-from llmapi.engine.quantization import Quantization
 from llmapi.engine.request_output import RequestOutput
 from llmapi.engine.sampler import Sampler
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.engine.scheduler import Scheduler
 from llmapi.engine.sequence import Sequence
-from llmapi.engine.step_observer import StepObserver
 from llmapi.errors import ContextLengthExceededError
+from llmapi.types import Quantization
 
 DEFAULT_MAX_PREFILL_TOKENS = 512
+
+
+class StepObserver(Protocol):
+    """Told about every engine step, from the engine thread; must return quickly and never raise."""
+
+    def on_step(
+        self, *, batch_size: int, decode_tokens: int, prefill_tokens: int, seconds: float
+    ) -> None: ...
 
 
 class LLMEngine:

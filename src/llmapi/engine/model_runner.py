@@ -4,14 +4,13 @@ from typing import Any
 
 import torch
 
-from llmapi.engine.forward_batch import ForwardBatch
+from llmapi.engine.forward_batch import ForwardBatch, PrefillSpan
 from llmapi.engine.kv_cache import KVCache
 from llmapi.engine.model_rewrites import conv1d_to_linear, quantize_linears_int8
-from llmapi.engine.prefill_span import PrefillSpan
-from llmapi.engine.quantization import Quantization
 from llmapi.engine.scheduled_batch import ScheduledBatch
 from llmapi.engine.sequence import Sequence
 from llmapi.engine.slot_attention import FORWARD_BATCH_KWARG, SLOT_ATTENTION, register_slot_attention
+from llmapi.types import Quantization
 
 
 class ModelRunner:

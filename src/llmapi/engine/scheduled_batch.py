@@ -2,8 +2,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmapi.engine.prefill_chunk import PrefillChunk
 from llmapi.engine.sequence import Sequence
+
+
+@dataclass(frozen=True, slots=True)
+class PrefillChunk:
+    """Prompt tokens [start, start + length) of one sequence, prefilled in one step.
+
+    The chunk attends to the sequence's cached tokens before `start` and causally within itself. Only the
+    chunk that ends the prompt yields logits: the sequence samples its first token from them.
+    """
+
+    seq: Sequence
+    start: int
+    length: int
+
+    @property
+    def completes_prompt(self) -> bool:
+        return self.start + self.length == self.seq.num_prompt_tokens
+
+    @property
+    def token_ids(self) -> list[int]:
+        return self.seq.prompt_token_ids[self.start : self.start + self.length]
 
 
 @dataclass(frozen=True, slots=True)

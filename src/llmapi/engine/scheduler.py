@@ -4,9 +4,8 @@ import heapq
 from collections import deque
 from collections.abc import Sequence as Items
 
-from llmapi.engine.prefill_chunk import PrefillChunk
 from llmapi.engine.request_output import RequestOutput
-from llmapi.engine.scheduled_batch import ScheduledBatch
+from llmapi.engine.scheduled_batch import PrefillChunk, ScheduledBatch
 from llmapi.engine.sequence import Sequence, SequenceStatus
 
 

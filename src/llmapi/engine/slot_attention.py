@@ -14,8 +14,7 @@ import torch
 from torch.nn.functional import scaled_dot_product_attention
 from transformers import AttentionInterface
 
-from llmapi.engine.forward_batch import ForwardBatch
-from llmapi.engine.prefill_span import PrefillSpan
+from llmapi.engine.forward_batch import ForwardBatch, PrefillSpan
 
 SLOT_ATTENTION = "llmapi_slot_attention"
 FORWARD_BATCH_KWARG = "llmapi_forward_batch"

@@ -19,9 +19,8 @@ from llmapi.backends.local.builtin import BUILTIN_NOTICE
 from llmapi.config import ConfigError, EngineSettings, ModelSpec
 from llmapi.engine.async_engine import AsyncEngine
 from llmapi.engine.engine_stats import EngineStats
-from llmapi.engine.llm_engine import LLMEngine
+from llmapi.engine.llm_engine import LLMEngine, StepObserver
 from llmapi.engine.sampling_params import SamplingParams
-from llmapi.engine.step_observer import StepObserver
 from llmapi.errors import ContextLengthExceededError, InvalidRequestError, ServiceUnavailableError
 from llmapi.observability.engine_metrics import ModelMetrics
 
