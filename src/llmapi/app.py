@@ -10,12 +10,15 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from llmapi import __version__
-from llmapi.api.admission_middleware import AdmissionMiddleware
+from llmapi.api.context_middleware import RequestContextMiddleware
 from llmapi.api.error_handlers import install_error_handlers
+from llmapi.api.error_middleware import UnexpectedErrorMiddleware
+from llmapi.api.metering_middleware import MeteringMiddleware
 from llmapi.api.negotiation_middleware import NegotiationMiddleware
-from llmapi.api.request_id import RequestIdMiddleware
+from llmapi.api.request_body import BodyDecoder
 from llmapi.api.routes import (
     admin,
     chat,
@@ -29,7 +32,6 @@ from llmapi.api.routes import (
     oauth,
     sentiment,
 )
-from llmapi.api.usage_middleware import UsageMiddleware
 from llmapi.backends.registry import ModelRegistry
 from llmapi.cache.memory_store import MemoryCacheStore
 from llmapi.cache.redis_store import RedisCacheStore
@@ -39,6 +41,7 @@ from llmapi.observability.gateway_metrics import GatewayMetrics
 from llmapi.observability.metrics import EngineStatsCollector, new_metrics_registry
 from llmapi.ratelimit.memory_store import MemoryLimitStore
 from llmapi.ratelimit.redis_store import RedisLimitStore
+from llmapi.serialization.codecs import codecs
 from llmapi.serialization.openapi import with_all_media_types
 from llmapi.services.admission import Gatekeeper
 from llmapi.services.identity import Identity
@@ -110,11 +113,24 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
             if shared_redis is not None:
                 await shared_redis.close()
 
+    formats = codecs(max_depth=settings.max_nesting_depth)
+    # Outermost first. Request bodies are read later, by each route, once its caller is known.
+    middleware = [
+        # The request's context and its x-request-id, on every response.
+        Middleware(RequestContextMiddleware),
+        # When the response is over: settle the admission, record usage; limit and cache headers.
+        Middleware(MeteringMiddleware, recorder=identity.usage),
+        # The answer in the format Accept asks for, errors included.
+        Middleware(NegotiationMiddleware, codecs=formats),
+        # An unexpected exception as a 500 in the OpenAI shape, so the layers above treat it as any answer.
+        Middleware(UnexpectedErrorMiddleware),
+    ]
     app = FastAPI(
         title="llmapi",
         version=__version__,
         summary="An OpenAI-compatible API in front of language models.",
         lifespan=lifespan,
+        middleware=middleware,
     )
     app.state.settings = settings
     app.state.registry = served
@@ -124,15 +140,7 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
     app.state.gatekeeper = gatekeeper
     app.state.response_cache = response_cache
     app.state.shared_redis = shared_redis
-    app.add_middleware(AdmissionMiddleware)
-    app.add_middleware(UsageMiddleware, recorder=identity.usage)
-    app.add_middleware(
-        NegotiationMiddleware,
-        router=app.router,
-        max_body_bytes=settings.max_body_bytes,
-        max_depth=settings.max_nesting_depth,
-    )
-    app.add_middleware(RequestIdMiddleware)
+    app.state.body_decoder = BodyDecoder(codecs=formats, max_body_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     routers = (health, metrics, models, chat, completions, embeddings, generate, sentiment, me, admin, oauth)
     for module in routers:

@@ -1,8 +1,10 @@
-"""Every error leaves in the OpenAI shape {"error": {message, type, param, code}}."""
+"""Every error leaves in the OpenAI shape {"error": {message, type, param, code}}.
+
+These handlers run inside the app, for the errors code raises on purpose; an unexpected exception is turned
+into a 500 by `UnexpectedErrorMiddleware`, inside the middleware that adds the request id and the format."""
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -11,23 +13,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Match
 
-from llmapi.api.request_id import HEADER, request_id_of
-from llmapi.errors import APIError, InternalServerError, InvalidRequestError, NotFoundError
-
-logger = logging.getLogger(__name__)
-
-
-def _respond(exc: APIError, status_code: int | None = None) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=status_code or exc.status_code, headers=exc.headers)
+from llmapi.api.responses import error_response
+from llmapi.errors import APIError, InvalidRequestError, NotFoundError
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, APIError):  # pragma: no cover - registered for APIError only
         raise exc
-    return _respond(exc)
+    return error_response(exc)
 
 
 _NOT_AN_OBJECT = frozenset({"model_attributes_type", "model_type", "dict_type"})
@@ -53,7 +49,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     errors = exc.errors()
     first = _most_telling(errors) if errors else {"loc": (), "msg": "invalid request", "type": ""}
     if first.get("type") == "json_invalid":
-        return _respond(
+        return error_response(
             InvalidRequestError(
                 "The request body is not valid JSON; send a JSON object with Content-Type: application/json.",
                 code="invalid_json",
@@ -61,7 +57,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         )
     param = _param(tuple(first.get("loc", ())))
     if param is None and first.get("type") in _NOT_AN_OBJECT:
-        return _respond(
+        return error_response(
             InvalidRequestError(
                 "The request body must be a JSON object; send one with Content-Type: application/json.",
                 code="invalid_json",
@@ -74,7 +70,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         message = f"Invalid value for '{param}': {message}"
     if len(errors) > 1:
         message += f" ({len(errors) - 1} more problem(s) in the request.)"
-    return _respond(InvalidRequestError(message, param=param, code="invalid_value"))
+    return error_response(InvalidRequestError(message, param=param, code="invalid_value"))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -93,7 +89,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         )
     else:
         error = InvalidRequestError(str(exc.detail))
-    return _respond(error, exc.status_code)
+    return error_response(error, exc.status_code)
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -115,20 +111,8 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=499)
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    request_id = request_id_of(request.scope) or "-"
-    logger.exception("unhandled error (request %s)", request_id)
-    error = InternalServerError(
-        f"The server hit an unexpected error; it is logged under request id {request_id}."
-    )
-    response = _respond(error)
-    response.headers[HEADER] = request_id
-    return response
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(ClientDisconnect, _client_gone)
-    app.add_exception_handler(Exception, _unexpected)

@@ -1,10 +1,33 @@
-"""Responses from wire models, serialized once by pydantic's fast path."""
+"""Responses from wire models and errors, serialized once by pydantic's fast path; and the one way a route
+answers with its service's result, whole or streamed."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
 from pydantic import BaseModel
-from starlette.responses import Response
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from llmapi.api.disconnect import cancel_on_disconnect
+from llmapi.api.streaming import sse_response
+from llmapi.errors import APIError
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
     return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
+def error_response(error: APIError, status_code: int | None = None) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=status_code or error.status_code, headers=error.headers)
+
+
+async def answer(
+    request: Request, result: Coroutine[Any, Any, BaseModel] | AsyncIterator[BaseModel]
+) -> Response:
+    """A whole answer as JSON (its work cancelled if the client leaves first), or a stream as server-sent
+    events."""
+    if isinstance(result, AsyncIterator):
+        return await sse_response(result)
+    return json_response(await cancel_on_disconnect(request, result))

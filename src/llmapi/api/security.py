@@ -1,5 +1,7 @@
-"""Who is calling (authentication) and whether they may (the route's scope), as FastAPI dependencies.
+"""Who is calling (authentication) and whether they may (the route's scope).
 
+`authenticate` reads the credential from the headers alone and remembers the principal in the request's
+context; `AuthenticatedRoute` calls it before the body is read, and the dependencies below find it there.
 The security schemes are declared here so that OpenAPI shows them: a Bearer API key or access token,
 the `x-api-key` header, and the OAuth2 client-credentials flow.
 """
@@ -10,11 +12,13 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer, OAuth2
+from fastapi.security import APIKeyHeader, HTTPBearer, OAuth2
 
+from llmapi.auth.credentials import credential_from_headers
 from llmapi.auth.principal import Principal
 from llmapi.auth.scopes import ROLE_SCOPES, Scope
 from llmapi.errors import PermissionDeniedError
+from llmapi.services.request_context import RequestContext
 
 _bearer = HTTPBearer(auto_error=False, description="An API key (`llmapi-...`) or an OAuth2 access token.")
 _api_key = APIKeyHeader(name="x-api-key", auto_error=False, description="An API key.")
@@ -28,33 +32,38 @@ _oauth2 = OAuth2(
     description="Client credentials: POST /v1/oauth/token gives a JWT to send as a Bearer token.",
 )
 
-ANONYMOUS_DEVELOPER = Principal(
+AUTH_OFF_ADMIN = Principal(
     id="anonymous", kind="anonymous", name="auth off", role="admin", scopes=ROLE_SCOPES["admin"]
 )
+"""Everyone, when authentication is off (LLMAPI_AUTH=off, local development only)."""
 
 
 class Authenticates(Protocol):
     async def authenticate(self, credential: str | None) -> Principal: ...
 
 
+async def authenticate(request: Request) -> Principal:
+    """The caller, from `Authorization: Bearer` or `x-api-key`; once per request."""
+    context = RequestContext.of(request.scope)
+    if context.principal is None:
+        authenticator: Authenticates | None = request.app.state.authenticator
+        if authenticator is None:
+            context.principal = AUTH_OFF_ADMIN
+        else:
+            headers = request.headers
+            credential = credential_from_headers(headers.get("authorization"), headers.get("x-api-key"))
+            context.principal = await authenticator.authenticate(credential)
+    return context.principal
+
+
 async def current_principal(
     request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    api_key: Annotated[str | None, Depends(_api_key)],
-    _: Annotated[str | None, Depends(_oauth2)],
+    bearer: Annotated[Any, Depends(_bearer)],
+    api_key: Annotated[Any, Depends(_api_key)],
+    oauth2: Annotated[Any, Depends(_oauth2)],
 ) -> Principal:
-    # FastAPI solves this once per distinct set of security scopes above it (a route's `require` and a plain
-    # PrincipalDep are two); authenticate once per request all the same.
-    known = request.scope.get("state", {}).get("principal")
-    if isinstance(known, Principal):
-        return known
-    authenticator: Authenticates | None = request.app.state.authenticator
-    if authenticator is None:
-        principal = ANONYMOUS_DEVELOPER
-    else:
-        principal = await authenticator.authenticate(bearer.credentials if bearer else api_key)
-    request.state.principal = principal
-    return principal
+    """The schemes are parameters for the OpenAPI document only; `authenticate` reads the headers."""
+    return await authenticate(request)
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]

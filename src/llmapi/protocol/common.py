@@ -9,8 +9,6 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from llmapi.engine.sampling_params import SamplingParams
-
 logger = logging.getLogger(__name__)
 
 MAX_STOP_SEQUENCES = 4
@@ -105,24 +103,6 @@ class SamplingFields(RequestModel):
         if isinstance(self.stop, str):
             return (self.stop,) if self.stop else ()
         return tuple(self.stop)
-
-    def to_sampling_params(self, *, max_tokens: int, seed_offset: int = 0) -> SamplingParams:
-        """Engine parameters for one sequence; `seed_offset` keeps the n choices of a seeded request apart."""
-        top_p = 1.0 if self.top_p is None else self.top_p
-        top_k = self.top_k or 0
-        if top_p == 0.0:
-            top_p, top_k = 1.0, 1
-        return SamplingParams(
-            max_tokens=max_tokens,
-            temperature=1.0 if self.temperature is None else self.temperature,
-            top_p=top_p,
-            top_k=top_k,
-            presence_penalty=self.presence_penalty or 0.0,
-            frequency_penalty=self.frequency_penalty or 0.0,
-            seed=None if self.seed is None else (self.seed + seed_offset) % 2**64,
-            stop=self.stop_sequences(),
-            ignore_eos=self.ignore_eos,
-        )
 
 
 class StreamOptions(BaseModel):

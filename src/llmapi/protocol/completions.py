@@ -52,6 +52,9 @@ class CompletionRequest(SamplingFields):
             raise ValueError("suffix (insertion) is not supported by this server; leave it unset")
         return value
 
+    def requested_max_tokens(self) -> int | None:
+        return self.max_tokens
+
     def token_estimate(self, max_tokens: int) -> int:
         prompts = self.prompts()
         prompt_tokens = sum(estimated_tokens(p) if isinstance(p, str) else len(p) for p in prompts)

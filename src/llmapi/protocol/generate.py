@@ -16,6 +16,9 @@ class GenerateTextRequest(SamplingFields):
     max_tokens: MaxTokens | None = None
     stream: bool = False
 
+    def requested_max_tokens(self) -> int | None:
+        return self.max_tokens
+
     def token_estimate(self, max_tokens: int) -> int:
         return estimated_tokens(self.prompt) + max_tokens
 

@@ -1,30 +1,30 @@
-"""Which Protobuf messages each endpoint's bodies are (JSON and XML need no such table)."""
+"""Which Protobuf messages a route's bodies are, declared with the route (JSON and XML need no such thing).
+
+A route with a Protobuf form passes `openapi_extra=protobuf(request=..., response=...)`; the OpenAPI document
+shows the names under `x-protobuf`, and the route reads them back with `protobuf_messages`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 ERROR = "ErrorResponse"
+X_PROTOBUF = "x-protobuf"
 
 
 @dataclass(frozen=True, slots=True)
 class Messages:
-    request: str | None
-    response: str | None
+    request: str | None = None
+    response: str | None = None
 
 
-_BY_ROUTE: dict[tuple[str, str], Messages] = {
-    ("POST", "/v1/chat/completions"): Messages("ChatCompletionRequest", "ChatCompletion"),
-    ("POST", "/v1/completions"): Messages("CompletionRequest", "Completion"),
-    ("POST", "/v1/embeddings"): Messages("EmbeddingRequest", "EmbeddingList"),
-    ("POST", "/v1/generate/text"): Messages("GenerateTextRequest", "GenerateTextResponse"),
-    ("POST", "/v1/analyze/sentiment"): Messages("SentimentRequest", "SentimentResponse"),
-    ("GET", "/v1/models"): Messages(None, "ModelList"),
-}
-_NONE = Messages(None, None)
+def protobuf(*, request: str | None = None, response: str | None = None) -> dict[str, Any]:
+    """A route's `openapi_extra` naming its Protobuf messages (of llmapi.v1)."""
+    return {X_PROTOBUF: {key: name for key, name in (("request", request), ("response", response)) if name}}
 
 
-def protobuf_messages(method: str, path: str) -> Messages:
-    if method == "GET" and path.startswith("/v1/models/"):
-        return Messages(None, "Model")
-    return _BY_ROUTE.get((method, path.rstrip("/") or "/"), _NONE)
+def protobuf_messages(openapi_extra: Mapping[str, Any] | None) -> Messages:
+    declared = (openapi_extra or {}).get(X_PROTOBUF) or {}
+    return Messages(request=declared.get("request"), response=declared.get("response"))

@@ -12,8 +12,8 @@ def with_all_media_types(document: dict[str, Any]) -> dict[str, Any]:
     for path, operations in document.get("paths", {}).items():
         if not path.startswith("/v1/"):
             continue
-        for method, operation in operations.items():
-            messages = protobuf_messages(method.upper(), path)
+        for operation in operations.values():
+            messages = protobuf_messages(operation)
             _add(operation.get("requestBody", {}).get("content", {}), messages.request)
             for status, response in operation.get("responses", {}).items():
                 message = ERROR if status[:1] in "45" else messages.response

@@ -5,14 +5,32 @@ from __future__ import annotations
 import base64
 from array import array
 
-from pydantic import BaseModel
-
-from llmapi.backends.registry import ModelRegistry
+from llmapi.backends.base import EmbeddingBackend
 from llmapi.errors import UnsupportedError
 from llmapi.protocol.common import PromptUsage
 from llmapi.protocol.embeddings import Embedding, EmbeddingList, EmbeddingRequest
-from llmapi.services.response_cache import NO_CACHE, CacheLookup
-from llmapi.services.usage import UsageNote
+from llmapi.services.metering import Counted, Meter
+
+
+class EmbeddedTexts(Counted):
+    """What the cache keeps of an embeddings request: the vectors as floats, whatever encoding was asked."""
+
+    vectors: list[list[float]]
+
+
+class Embedder:
+    """How one request embeds: on `backend`, through `meter`."""
+
+    def __init__(self, backend: EmbeddingBackend, *, meter: Meter | None = None) -> None:
+        self.backend = backend
+        self.meter = meter or Meter(model=backend.card.id)
+
+    async def embed(self, texts: list[str]) -> EmbeddedTexts:
+        async def work() -> EmbeddedTexts:
+            result = await self.backend.embed(texts)
+            return EmbeddedTexts(vectors=result.vectors, prompt_tokens=result.prompt_tokens)
+
+        return await self.meter.answer(EmbeddedTexts, work)
 
 
 def _texts(request: EmbeddingRequest) -> list[str]:
@@ -32,40 +50,19 @@ def _encode(vector: list[float], encoding_format: str) -> list[float] | str:
     return vector
 
 
-class CachedEmbeddings(BaseModel):
-    """What the cache keeps of an embeddings request: the vectors as floats, whatever encoding was asked."""
-
-    vectors: list[list[float]]
-    prompt_tokens: int
-
-
-async def create_embeddings(
-    *, request: EmbeddingRequest, registry: ModelRegistry, note: UsageNote, cache: CacheLookup = NO_CACHE
-) -> EmbeddingList:
-    backend = registry.embedding(request.model)
-    texts = _texts(request)
-    if cached := await cache.get(CachedEmbeddings):
-        note.count_cached(model=request.model, prompt_tokens=cached.prompt_tokens)
-        return _embedding_list(request, cached)
-    result = await backend.embed(texts)
-    if request.dimensions is not None and result.vectors and request.dimensions != len(result.vectors[0]):
+async def create_embeddings(*, request: EmbeddingRequest, embedder: Embedder) -> EmbeddingList:
+    embedded = await embedder.embed(_texts(request))
+    if request.dimensions is not None and embedded.vectors and request.dimensions != len(embedded.vectors[0]):
         raise UnsupportedError(
-            f"The model '{request.model}' makes {len(result.vectors[0])}-dimensional embeddings and cannot "
+            f"The model '{request.model}' makes {len(embedded.vectors[0])}-dimensional embeddings and cannot "
             f"shorten them to {request.dimensions}; leave 'dimensions' unset.",
             param="dimensions",
         )
-    note.count(model=request.model, prompt_tokens=result.prompt_tokens)
-    computed = CachedEmbeddings(vectors=result.vectors, prompt_tokens=result.prompt_tokens)
-    await cache.put(computed)
-    return _embedding_list(request, computed)
-
-
-def _embedding_list(request: EmbeddingRequest, embeddings: CachedEmbeddings) -> EmbeddingList:
     return EmbeddingList(
         data=[
             Embedding(embedding=_encode(vector, request.encoding_format), index=i)
-            for i, vector in enumerate(embeddings.vectors)
+            for i, vector in enumerate(embedded.vectors)
         ],
-        model=request.model,
-        usage=PromptUsage(prompt_tokens=embeddings.prompt_tokens, total_tokens=embeddings.prompt_tokens),
+        model=embedder.meter.model,
+        usage=PromptUsage(prompt_tokens=embedded.prompt_tokens, total_tokens=embedded.prompt_tokens),
     )

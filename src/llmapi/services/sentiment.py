@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
-from llmapi.backends.registry import ModelRegistry
+from llmapi.backends.base import Sentiment, SentimentBackend
 from llmapi.protocol.common import PromptUsage
 from llmapi.protocol.sentiment import SentimentRequest, SentimentResponse, SentimentResult
-from llmapi.services.usage import UsageNote
+from llmapi.services.metering import Counted, Meter
 
 
-async def analyze_sentiment(
-    *, request: SentimentRequest, registry: ModelRegistry, note: UsageNote
-) -> SentimentResponse:
-    backend = registry.sentiment(request.model)
-    sentiments, prompt_tokens = await backend.analyze(request.all_texts())
-    note.count(model=backend.card.id, prompt_tokens=prompt_tokens)
+class Analysis(Counted):
+    sentiments: list[Sentiment]
+
+
+class Analyzer:
+    """How one request analyses sentiment: on `backend`, through `meter`."""
+
+    def __init__(self, backend: SentimentBackend, *, meter: Meter | None = None) -> None:
+        self.backend = backend
+        self.meter = meter or Meter(model=backend.card.id)
+
+    async def analyze(self, texts: list[str]) -> Analysis:
+        async def work() -> Analysis:
+            sentiments, prompt_tokens = await self.backend.analyze(texts)
+            return Analysis(sentiments=sentiments, prompt_tokens=prompt_tokens)
+
+        return await self.meter.answer(Analysis, work)
+
+
+async def analyze_sentiment(*, request: SentimentRequest, analyzer: Analyzer) -> SentimentResponse:
+    analysis = await analyzer.analyze(request.all_texts())
     return SentimentResponse(
-        model=backend.card.id,
+        model=analyzer.meter.model,
         results=[
             SentimentResult(index=i, label=s.label, score=s.score, scores=s.scores)
-            for i, s in enumerate(sentiments)
+            for i, s in enumerate(analysis.sentiments)
         ],
-        usage=PromptUsage(prompt_tokens=prompt_tokens, total_tokens=prompt_tokens),
+        usage=PromptUsage(prompt_tokens=analysis.prompt_tokens, total_tokens=analysis.prompt_tokens),
     )

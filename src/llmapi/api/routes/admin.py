@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, Response
 
 from llmapi.api.deps import IdentityDep
 from llmapi.api.responses import json_response
+from llmapi.api.route_classes import AuthenticatedRoute
 from llmapi.api.security import PrincipalDep, require
 from llmapi.auth.scopes import Scope
 from llmapi.protocol.admin import (
@@ -21,7 +22,9 @@ from llmapi.protocol.admin import (
     UpdateKeyRequest,
 )
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[require(Scope.ADMIN)])
+router = APIRouter(
+    prefix="/v1/admin", tags=["admin"], dependencies=[require(Scope.ADMIN)], route_class=AuthenticatedRoute
+)
 
 
 @router.post("/keys", response_model=CreatedKey, status_code=201, summary="Create an API key (shown once)")

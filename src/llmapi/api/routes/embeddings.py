@@ -1,16 +1,18 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from llmapi.api.deps import AdmitDep, CacheDep, RegistryDep, UsageNoteDep, with_cache_status
-from llmapi.api.responses import json_response
+from llmapi.api.deps import InferenceDep
+from llmapi.api.responses import answer
+from llmapi.api.route_classes import AuthenticatedRoute
 from llmapi.api.security import require
 from llmapi.auth.scopes import Scope
 from llmapi.protocol.embeddings import EmbeddingList, EmbeddingRequest
+from llmapi.serialization.messages import protobuf
 from llmapi.services.embeddings import create_embeddings
 
-router = APIRouter(prefix="/v1", tags=["embeddings"])
+router = APIRouter(prefix="/v1", tags=["embeddings"], route_class=AuthenticatedRoute)
 
 
 @router.post(
@@ -18,11 +20,8 @@ router = APIRouter(prefix="/v1", tags=["embeddings"])
     response_model=EmbeddingList,
     summary="Embed text",
     dependencies=[require(Scope.EMBEDDINGS)],
+    openapi_extra=protobuf(request="EmbeddingRequest", response="EmbeddingList"),
 )
-async def embeddings(
-    body: EmbeddingRequest, registry: RegistryDep, note: UsageNoteDep, admit: AdmitDep, cache: CacheDep
-) -> Response:
-    await admit(model=body.model, tokens=body.token_estimate())
-    lookup = cache.lookup("embeddings", body)
-    result = await create_embeddings(request=body, registry=registry, note=note, cache=lookup)
-    return with_cache_status(json_response(result), lookup)
+async def embeddings(body: EmbeddingRequest, request: Request, inference: InferenceDep) -> Response:
+    embedder = await inference.embedder(body)
+    return await answer(request, create_embeddings(request=body, embedder=embedder))

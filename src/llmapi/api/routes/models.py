@@ -5,12 +5,16 @@ from starlette.responses import Response
 
 from llmapi.api.deps import RegistryDep
 from llmapi.api.responses import json_response
+from llmapi.api.route_classes import AuthenticatedRoute
 from llmapi.api.security import require
 from llmapi.auth.scopes import Scope
 from llmapi.backends.base import ModelCard
 from llmapi.protocol.models import Model, ModelList
+from llmapi.serialization.messages import protobuf
 
-router = APIRouter(prefix="/v1", tags=["models"], dependencies=[require(Scope.MODELS_READ)])
+router = APIRouter(
+    prefix="/v1", tags=["models"], dependencies=[require(Scope.MODELS_READ)], route_class=AuthenticatedRoute
+)
 
 
 def _model(card: ModelCard) -> Model:
@@ -23,11 +27,21 @@ def _model(card: ModelCard) -> Model:
     )
 
 
-@router.get("/models", response_model=ModelList, summary="List the served models")
+@router.get(
+    "/models",
+    response_model=ModelList,
+    summary="List the served models",
+    openapi_extra=protobuf(response="ModelList"),
+)
 async def list_models(registry: RegistryDep) -> Response:
     return json_response(ModelList(data=[_model(card) for card in registry.cards()]))
 
 
-@router.get("/models/{model_id:path}", response_model=Model, summary="Describe one model")
+@router.get(
+    "/models/{model_id:path}",
+    response_model=Model,
+    summary="Describe one model",
+    openapi_extra=protobuf(response="Model"),
+)
 async def retrieve_model(model_id: str, registry: RegistryDep) -> Response:
     return json_response(_model(registry.card(model_id)))

@@ -11,10 +11,11 @@ from starlette.responses import JSONResponse, Response
 
 from llmapi.api.deps import IdentityDep
 from llmapi.api.responses import json_response
+from llmapi.api.route_classes import ApiRoute
 from llmapi.auth.oauth import OAuthError, require_client_credentials_grant
 from llmapi.protocol.admin import TokenResponse
 
-router = APIRouter(tags=["oauth"])
+router = APIRouter(tags=["oauth"], route_class=ApiRoute)
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from llmapi.api.deps import AdmitDep, RegistryDep, UsageNoteDep
-from llmapi.api.responses import json_response
+from llmapi.api.deps import InferenceDep
+from llmapi.api.responses import answer
+from llmapi.api.route_classes import AuthenticatedRoute
 from llmapi.api.security import require
 from llmapi.auth.scopes import Scope
 from llmapi.protocol.sentiment import SentimentRequest, SentimentResponse
+from llmapi.serialization.messages import protobuf
 from llmapi.services.sentiment import analyze_sentiment
 
-router = APIRouter(prefix="/v1/analyze", tags=["tasks"])
+router = APIRouter(prefix="/v1/analyze", tags=["tasks"], route_class=AuthenticatedRoute)
 
 
 @router.post(
@@ -18,9 +20,8 @@ router = APIRouter(prefix="/v1/analyze", tags=["tasks"])
     response_model=SentimentResponse,
     summary="Classify the sentiment of texts",
     dependencies=[require(Scope.ANALYZE)],
+    openapi_extra=protobuf(request="SentimentRequest", response="SentimentResponse"),
 )
-async def sentiment(
-    body: SentimentRequest, registry: RegistryDep, note: UsageNoteDep, admit: AdmitDep
-) -> Response:
-    await admit(model=registry.sentiment(body.model).card.id, tokens=body.token_estimate())
-    return json_response(await analyze_sentiment(request=body, registry=registry, note=note))
+async def sentiment(body: SentimentRequest, request: Request, inference: InferenceDep) -> Response:
+    analyzer = await inference.analyzer(body)
+    return await answer(request, analyze_sentiment(request=body, analyzer=analyzer))

@@ -1,21 +1,22 @@
-"""Records every authenticated API request's usage once it is over (a stream: at its end, or when the
-client left)."""
+"""Once a `/v1` response is over (a stream: at its end, or when the client left), settle the request's
+admission with the tokens it really used and record its usage with the status it got. The response carries
+the `x-ratelimit-*` headers of its admission and `x-cache` where the cache could have answered it."""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
 
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from llmapi.auth.principal import Principal
-from llmapi.services.usage import UsageEvent, UsageNote, UsageRecorder
+from llmapi.services.request_context import RequestContext
+from llmapi.services.usage import UsageEvent, UsageRecorder
 
-USAGE_NOTE = "usage_note"
 CLIENT_CLOSED_REQUEST = 499
 
 
-class UsageMiddleware:
+class MeteringMiddleware:
     def __init__(self, app: ASGIApp, recorder: UsageRecorder, *, path_prefix: str = "/v1/") -> None:
         self.app = app
         self.recorder = recorder
@@ -25,27 +26,34 @@ class UsageMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith(self.path_prefix):
             await self.app(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
-        state[USAGE_NOTE] = UsageNote()
+        context = RequestContext.of(scope)
         start = time.perf_counter()
         status = 0
 
-        async def send_with_status(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                headers = MutableHeaders(scope=message)
+                if context.admission is not None:
+                    headers.update(context.admission.headers)
+                if context.cache.status is not None:
+                    headers["x-cache"] = context.cache.status
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_status)
+            await self.app(scope, receive, send_with_headers)
         finally:
-            self._record(scope, status or CLIENT_CLOSED_REQUEST, (time.perf_counter() - start) * 1000)
+            if context.admission is not None:
+                note = context.usage
+                await context.admission.settle(
+                    0 if note.cached else note.prompt_tokens + note.completion_tokens
+                )
+            self._record(scope, context, status or CLIENT_CLOSED_REQUEST, time.perf_counter() - start)
 
-    def _record(self, scope: Scope, status: int, latency_ms: float) -> None:
-        state = scope.get("state") or {}
-        principal = state.get("principal")
-        note = state.get(USAGE_NOTE)
-        if not isinstance(principal, Principal) or not isinstance(note, UsageNote):
+    def _record(self, scope: Scope, context: RequestContext, status: int, seconds: float) -> None:
+        principal, note = context.principal, context.usage
+        if principal is None:
             return  # refused before authentication: nobody to account to
         self.recorder.record(
             UsageEvent(
@@ -56,7 +64,7 @@ class UsageMiddleware:
                 endpoint=_endpoint(scope),
                 prompt_tokens=note.prompt_tokens,
                 completion_tokens=note.completion_tokens,
-                latency_ms=latency_ms,
+                latency_ms=seconds * 1000,
                 status_code=status,
                 cached=note.cached,
             )

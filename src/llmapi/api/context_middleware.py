@@ -1,4 +1,5 @@
-"""Every response carries x-request-id: the client's own when it sent a sane one, else a new one."""
+"""Every request gets its context, and every response its `x-request-id`: the client's own when it sent a
+sane one, else a new one."""
 
 from __future__ import annotations
 
@@ -8,17 +9,13 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from llmapi.services.request_context import RequestContext
+
 HEADER = "x-request-id"
 _SANE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
-def request_id_of(scope: Scope) -> str | None:
-    state = scope.get("state") or {}
-    value = state.get("request_id")
-    return value if isinstance(value, str) else None
-
-
-class RequestIdMiddleware:
+class RequestContextMiddleware:
     """Pure ASGI (no BaseHTTPMiddleware): it must not buffer streams or cost much per request."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -29,12 +26,12 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-        request_id = incoming if _SANE.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        context = RequestContext.of(scope)
+        context.request_id = incoming if _SANE.match(incoming) else uuid.uuid4().hex
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[HEADER] = request_id
+                MutableHeaders(scope=message)[HEADER] = context.request_id
             await send(message)
 
         await self.app(scope, receive, send_with_id)

@@ -1,0 +1,101 @@
+"""A request's body, read only once its caller is known: bounded in size while it arrives, then decoded
+from JSON, XML or Protobuf into the JSON-shaped data the route validates. Large bodies are decoded in a
+worker thread, so that no request can hold the event loop while its body is parsed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import Request
+from starlette.types import Receive, Scope
+
+from llmapi.errors import InvalidBodyError, PayloadTooLargeError, UnsupportedMediaTypeError
+from llmapi.serialization.codec import Codec, CodecError
+from llmapi.serialization.negotiation import JSON, PROTOBUF, SUPPORTED, request_format
+
+# Decoding up to this many bytes takes well under a millisecond; past it, it moves off the event loop.
+OFF_LOOP_BYTES = 64 << 10
+
+
+class DecodedRequest(Request):
+    """A request whose body FastAPI reads as data decoded already: it parses nothing again."""
+
+    def __init__(self, scope: Scope, receive: Receive, *, body: bytes, data: Any) -> None:
+        super().__init__(scope, receive)
+        self._raw_body = body
+        self._data = data
+
+    async def body(self) -> bytes:
+        return self._raw_body
+
+    async def json(self) -> Any:
+        return self._data
+
+
+class BodyDecoder:
+    def __init__(self, *, codecs: Mapping[str, Codec], max_body_bytes: int) -> None:
+        self.codecs = codecs
+        self.max_body_bytes = max_body_bytes
+
+    async def decode(self, request: Request, *, protobuf_message: str | None) -> Request:
+        """The request with its body read and decoded. `protobuf_message` None: no Protobuf form."""
+        sent_in = request_format(request.headers.get("content-type"))
+        if sent_in is None:
+            raise UnsupportedMediaTypeError(
+                f"Content-Type '{request.headers.get('content-type')}' is not supported; send one of "
+                f"{', '.join(SUPPORTED)}."
+            )
+        if sent_in == PROTOBUF and protobuf_message is None:
+            raise UnsupportedMediaTypeError(
+                f"{request.method} {request.url.path} has no Protobuf form; send JSON or XML."
+            )
+        body = await _read(request.receive, request.headers, self.max_body_bytes)
+        if not body:
+            return request
+        codec = self.codecs[sent_in]
+        if len(body) <= OFF_LOOP_BYTES:
+            data = _decode(codec, body, protobuf_message)
+        else:
+            data = await asyncio.to_thread(_decode, codec, body, protobuf_message)
+        MutableHeaders(scope=request.scope)["content-type"] = JSON
+        return DecodedRequest(request.scope, request.receive, body=body, data=data)
+
+
+def _decode(codec: Codec, body: bytes, message: str | None) -> dict[str, Any]:
+    try:
+        return codec.decode(body, message=message or "")
+    except CodecError as exc:
+        if codec.media_type == JSON:
+            raise InvalidBodyError(
+                f"The request body is not a readable JSON object: {exc}. "
+                "Send a JSON object with Content-Type: application/json.",
+                code="invalid_json",
+            ) from None
+        raise InvalidBodyError(f"The {codec.media_type} body cannot be read: {exc}") from None
+
+
+async def _read(receive: Receive, headers: Headers, limit: int) -> bytes:
+    """The whole body, refused (413) as soon as it is known to be over `limit`: by its Content-Length, or
+    by what has arrived."""
+    too_large = PayloadTooLargeError(
+        f"The request body is larger than this server's limit of {limit:,} bytes."
+    )
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size, more = 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)

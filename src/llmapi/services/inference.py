@@ -1,0 +1,85 @@
+"""One inference request through the gateway, in the order it goes: the model that serves it, admission
+against the caller's limits, the response cache. What it grants is kept in the request's context, where the
+response's headers and its settlement read it; the service then gets a handle that meters its work.
+
+A new inference endpoint needs a protocol model, a service function taking one of these handles, and a thin
+route; nothing here changes unless it is a new kind of model.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from llmapi.auth.principal import Principal
+from llmapi.backends.base import Backend
+from llmapi.backends.registry import ModelRegistry
+from llmapi.protocol.chat import ChatCompletionRequest
+from llmapi.protocol.completions import CompletionRequest
+from llmapi.protocol.embeddings import EmbeddingRequest
+from llmapi.protocol.generate import GenerateTextRequest
+from llmapi.protocol.sentiment import SentimentRequest
+from llmapi.services.admission import Gatekeeper
+from llmapi.services.embeddings import Embedder
+from llmapi.services.metering import Meter
+from llmapi.services.request_context import RequestContext
+from llmapi.services.response_cache import Kind, ResponseCache
+from llmapi.services.sentiment import Analyzer
+from llmapi.services.text_jobs import Generation
+
+TextRequest = ChatCompletionRequest | CompletionRequest | GenerateTextRequest
+
+
+class Inference:
+    def __init__(
+        self,
+        *,
+        context: RequestContext,
+        principal: Principal,
+        registry: ModelRegistry,
+        gatekeeper: Gatekeeper,
+        response_cache: ResponseCache,
+        default_max_tokens: int,
+        cache_control: str | None = None,
+    ) -> None:
+        self._context = context
+        self._principal = principal
+        self._registry = registry
+        self._gatekeeper = gatekeeper
+        self._response_cache = response_cache
+        self._default_max_tokens = default_max_tokens
+        self._cache_control = cache_control
+
+    async def generation(self, kind: Kind, request: TextRequest) -> Generation:
+        """`max_tokens` is decided here, once: the request's, else the server's default."""
+        backend = self._registry.text(request.model)
+        max_tokens = request.requested_max_tokens() or self._default_max_tokens
+        meter = await self._admit(
+            backend, request, tokens=request.token_estimate(max_tokens), kind=kind, max_tokens=max_tokens
+        )
+        return Generation(backend, max_tokens=max_tokens, meter=meter)
+
+    async def embedder(self, request: EmbeddingRequest) -> Embedder:
+        backend = self._registry.embedding(request.model)
+        meter = await self._admit(backend, request, tokens=request.token_estimate(), kind="embeddings")
+        return Embedder(backend, meter=meter)
+
+    async def analyzer(self, request: SentimentRequest) -> Analyzer:
+        backend = self._registry.sentiment(request.model)
+        return Analyzer(backend, meter=await self._admit(backend, request, tokens=request.token_estimate()))
+
+    async def _admit(
+        self,
+        backend: Backend,
+        request: BaseModel,
+        *,
+        tokens: int,
+        kind: Kind | None = None,
+        max_tokens: int | None = None,
+    ) -> Meter:
+        context, model = self._context, backend.card.id
+        context.admission = await self._gatekeeper.admit(self._principal, model=model, tokens=tokens)
+        if kind is not None:
+            context.cache = self._response_cache.lookup(
+                self._principal, kind, request, max_tokens=max_tokens, cache_control=self._cache_control
+            )
+        return Meter(model=model, usage=context.usage, cache=context.cache)
