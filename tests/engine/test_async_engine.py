@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from llmapi.engine.async_engine import AsyncEngine
+from llmapi.engine.engine_stats import EngineStats
+from llmapi.engine.errors import EngineOverloadedError, EngineStoppedError, PromptTooLongError
 from llmapi.engine.llm_engine import LLMEngine
 from llmapi.engine.request_output import RequestOutput
 from llmapi.engine.sampling_params import SamplingParams
-from llmapi.errors import ContextLengthExceededError, ServerOverloadedError, ServiceUnavailableError
 
 LONG = SamplingParams(max_tokens=200, ignore_eos=True)
 PROMPT = [5, 6, 7]
@@ -36,6 +37,12 @@ async def collect(stream: AsyncIterator[RequestOutput]) -> list[RequestOutput]:
     return [output async for output in stream]
 
 
+def active(engine: AsyncEngine) -> int:
+    """Requests accepted and not finished, running or waiting."""
+    stats = engine.stats()
+    return stats.running + stats.waiting
+
+
 async def wait_until(condition: Callable[[], bool], within: float = 5.0) -> None:
     deadline = time.monotonic() + within
     while not condition():
@@ -51,7 +58,7 @@ async def test_concurrent_requests_stream_to_the_end(make_async: Callable[..., A
     for outputs in results:
         assert len(outputs) == 12
         assert outputs[-1].finish_reason == "length"
-    assert engine.num_active == 0
+    assert engine.stats() == EngineStats(running=0, waiting=0)
 
 
 async def test_closing_the_stream_aborts_the_request_and_frees_its_slot(
@@ -61,7 +68,7 @@ async def test_closing_the_stream_aborts_the_request_and_frees_its_slot(
     stream = engine.generate(PROMPT, LONG, "gone")
     await anext(stream)
     await stream.aclose()  # what a client disconnect does to the response's generator
-    assert engine.num_active == 0
+    assert active(engine) == 0
     # The only slot is free again: the next request runs to the end.
     outputs = await collect(engine.generate(PROMPT, SamplingParams(max_tokens=3), "next"))
     assert outputs[-1].finished
@@ -84,10 +91,10 @@ async def test_cancelling_the_consumer_task_aborts_the_request(
     with pytest.raises(asyncio.CancelledError):
         await task
     await wait_until(lambda: not engine.engine.has_unfinished())
-    assert engine.num_active == 0
+    assert active(engine) == 0
 
 
-async def test_a_full_waiting_queue_refuses_with_server_overloaded(
+async def test_a_full_waiting_queue_refuses_the_next_request(
     make_async: Callable[..., AsyncEngine],
 ) -> None:
     engine = make_async(max_batch_size=1, max_waiting=1)
@@ -95,11 +102,10 @@ async def test_a_full_waiting_queue_refuses_with_server_overloaded(
     waiting = engine.generate(PROMPT, LONG, "waiting")
     await anext(running)
     waiting_task = asyncio.create_task(anext(waiting))
-    await wait_until(lambda: engine.num_active == 2)
-    with pytest.raises(ServerOverloadedError) as refused:
+    await wait_until(lambda: engine.stats() == EngineStats(running=1, waiting=1))
+    with pytest.raises(EngineOverloadedError) as refused:
         await anext(engine.generate(PROMPT, LONG, "refused"))
-    assert refused.value.status_code == 503
-    assert refused.value.headers["Retry-After"]
+    assert refused.value.max_waiting == 1
     await running.aclose()
     await waiting_task  # the waiting request got the slot
     await waiting.aclose()
@@ -143,7 +149,7 @@ async def test_the_engine_thread_sleeps_when_idle(make_async: Callable[..., Asyn
 
 async def test_an_invalid_request_fails_alone(make_async: Callable[..., AsyncEngine]) -> None:
     engine = make_async()
-    with pytest.raises(ContextLengthExceededError):
+    with pytest.raises(PromptTooLongError):
         await collect(engine.generate([1] * 300, SamplingParams(max_tokens=1), "too-long"))
     outputs = await collect(engine.generate(PROMPT, SamplingParams(max_tokens=2), "fine"))
     assert outputs[-1].finished
@@ -176,5 +182,8 @@ async def test_close_fails_requests_still_running(make_async: Callable[..., Asyn
     stream = engine.generate(PROMPT, LONG, "interrupted")
     await anext(stream)
     await engine.close()
-    with pytest.raises(ServiceUnavailableError, match="shutting down"):
+    with pytest.raises(EngineStoppedError) as stopped:
         await collect(stream)
+    assert stopped.value.shutting_down
+    with pytest.raises(EngineStoppedError):
+        await anext(engine.generate(PROMPT, LONG, "too-late"))

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
+from llmapi.engine.errors import PromptTooLongError
 from llmapi.engine.llm_engine import LLMEngine
 from llmapi.engine.request_output import RequestOutput
 from llmapi.engine.sampling_params import SamplingParams
-from llmapi.errors import ContextLengthExceededError
 
 GREEDY = SamplingParams(max_tokens=24, temperature=0.0, ignore_eos=True)
 
@@ -146,10 +146,19 @@ def test_abort_frees_the_slot_for_the_next_request(make_engine: EngineFactory, t
     assert engine.scheduler.running[0].slot == 0
 
 
-def test_a_request_longer_than_the_context_is_refused(make_engine: EngineFactory) -> None:
+def test_a_generation_ends_with_length_where_the_context_ends(make_engine: EngineFactory) -> None:
     engine = make_engine()
-    with pytest.raises(ContextLengthExceededError, match="shorten the prompt or lower max_tokens"):
-        engine.add_request("r", [1] * 250, SamplingParams(max_tokens=10))
+    assert engine.max_model_len == 256
+    engine.add_request("r", [1] * 250, SamplingParams(max_tokens=10, ignore_eos=True))
+    outputs = run_to_end(engine)["r"]
+    assert (outputs[-1].finish_reason, outputs[-1].completion_tokens) == ("length", 6)
+
+
+def test_a_prompt_that_fills_the_context_is_refused(make_engine: EngineFactory) -> None:
+    engine = make_engine()
+    with pytest.raises(PromptTooLongError) as refused:
+        engine.add_request("r", [1] * 256, SamplingParams(max_tokens=1))
+    assert (refused.value.prompt_tokens, refused.value.max_model_len) == (256, 256)
     assert not engine.has_unfinished()
 
 

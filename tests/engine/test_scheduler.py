@@ -49,7 +49,7 @@ def test_the_batch_is_bounded_and_freed_slots_are_reused() -> None:
     batch = scheduler.schedule()
     assert ids(batch.prefill) == ["a", "b"]
     assert [c.seq.slot for c in batch.prefill] == [0, 1]
-    assert scheduler.num_waiting == 1
+    assert [s.request_id for s in scheduler.waiting] == ["c"]
     scheduler.postprocess(batch, [5, 5])
     batch = scheduler.schedule()
     assert ids(batch.prefill) == ["c"]

@@ -9,10 +9,10 @@ from collections.abc import Sequence as TokenIds
 from dataclasses import dataclass, field
 
 from llmapi.engine.engine_stats import EngineStats
+from llmapi.engine.errors import EngineOverloadedError, EngineStoppedError
 from llmapi.engine.llm_engine import LLMEngine
 from llmapi.engine.request_output import RequestOutput
 from llmapi.engine.sampling_params import SamplingParams
-from llmapi.errors import ServerOverloadedError, ServiceUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +55,6 @@ class AsyncEngine:
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    @property
-    def num_active(self) -> int:
-        """Requests accepted and not yet finished (running or waiting)."""
-        with self._wakeup:
-            return len(self._streams)
-
     def stats(self) -> EngineStats:
         """A snapshot for metrics, read without stopping the engine thread."""
         with self._wakeup:
@@ -84,12 +78,16 @@ class AsyncEngine:
         with self._wakeup:
             streams, self._streams = self._streams, {}
         for stream in streams.values():
-            stream.put(ServiceUnavailableError("The model is shutting down; retry on another replica."))
+            stream.put(EngineStoppedError(shutting_down=True))
 
     async def generate(
         self, prompt_token_ids: TokenIds[int], params: SamplingParams, request_id: str
     ) -> AsyncGenerator[RequestOutput, None]:
-        """Stream a request's outputs; leaving the loop early (close, cancel) aborts the request."""
+        """Stream a request's outputs; leaving the loop early (close, cancel) aborts the request.
+
+        Raises EngineStoppedError or EngineOverloadedError when the request cannot be taken,
+        PromptTooLongError when it does not fit, and EngineStoppedError when the engine closes while it runs.
+        """
         stream = self._submit(_NewRequest(request_id, tuple(prompt_token_ids), params))
         finished = False
         try:
@@ -108,13 +106,11 @@ class AsyncEngine:
         stream = _Stream(asyncio.get_running_loop())
         with self._wakeup:
             if self._stopping or self._thread is None:
-                raise ServiceUnavailableError("The model is not running; retry in a moment.")
+                raise EngineStoppedError(shutting_down=self._stopping)
             if request.request_id in self._streams:
                 raise ValueError(f"request id {request.request_id!r} is already in use")
             if len(self._streams) >= self._max_active:
-                raise ServerOverloadedError(
-                    f"The model is busy: {self.max_waiting} requests are already waiting. Retry shortly."
-                )
+                raise EngineOverloadedError(self.max_waiting)
             self._streams[request.request_id] = stream
             self._new.append(request)
             self._wakeup.notify()

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence as TokenIds
 from typing import Any, Protocol
 
+from llmapi.engine.errors import PromptTooLongError
 from llmapi.engine.incremental_detokenizer import TokenDecoder
 from llmapi.engine.model_runner import ModelRunner
 from llmapi.engine.request_output import RequestOutput
@@ -11,7 +13,6 @@ from llmapi.engine.sampler import Sampler
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.engine.scheduler import Scheduler
 from llmapi.engine.sequence import Sequence
-from llmapi.errors import ContextLengthExceededError
 from llmapi.types import Quantization
 
 DEFAULT_MAX_PREFILL_TOKENS = 512
@@ -60,14 +61,13 @@ class LLMEngine:
         return self.model_runner.max_model_len
 
     def add_request(self, request_id: str, prompt_token_ids: TokenIds[int], params: SamplingParams) -> None:
-        needed = len(prompt_token_ids) + params.max_tokens
-        if needed > self.max_model_len:
-            raise ContextLengthExceededError(
-                f"the prompt has {len(prompt_token_ids)} tokens and max_tokens is {params.max_tokens}, "
-                f"{needed} in all, but the model's context is {self.max_model_len} tokens; "
-                "shorten the prompt or lower max_tokens",
-                param="max_tokens",
-            )
+        """Queue a request. Its generation ends where the context ends (finish_reason "length"): max_tokens
+        is cut to the room the prompt leaves, and a prompt that leaves none raises PromptTooLongError."""
+        room = self.max_model_len - len(prompt_token_ids)
+        if room < 1:
+            raise PromptTooLongError(len(prompt_token_ids), self.max_model_len)
+        if params.max_tokens > room:
+            params = dataclasses.replace(params, max_tokens=room)
         seq = Sequence(
             request_id, prompt_token_ids, params, decoder=self.tokenizer, eos_token_id=self.eos_token_id
         )

@@ -27,10 +27,6 @@ class Scheduler:
         self.running: list[Sequence] = []
         self._free_slots = list(range(max_batch_size))
 
-    @property
-    def num_waiting(self) -> int:
-        return len(self.waiting)
-
     def has_unfinished(self) -> bool:
         return bool(self.waiting or self.running)
 

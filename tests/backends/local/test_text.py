@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,12 @@ from llmapi.backends.base import (
 from llmapi.backends.local.text import LocalTextBackend
 from llmapi.config import EngineSettings, ModelSpec
 from llmapi.engine.sampling_params import SamplingParams
-from llmapi.errors import ContextLengthExceededError, InvalidRequestError, ServerOverloadedError
+from llmapi.errors import (
+    ContextLengthExceededError,
+    InvalidRequestError,
+    ServerOverloadedError,
+    ServiceUnavailableError,
+)
 
 ASSETS = Path(llmapi.backends.local.__file__).parent / "assets" / "gpt2-124m-random"
 CONTEXT = 64
@@ -80,7 +86,6 @@ async def test_a_chat_prompt_uses_the_chat_template_and_streams_to_a_final_chunk
 ) -> None:
     prompt = ChatPrompt(messages=(ChatMessage(role="user", content="Say hi"),))
     expected_prompt = backend.tokenizer.encode("<|im_start|>user\nSay hi<|im_end|>\n<|im_start|>assistant\n")
-    assert backend.count_tokens(prompt) == len(expected_prompt)
     chunks = await collect(backend.generate(prompt, SamplingParams(max_tokens=8, ignore_eos=True)))
     final = chunks[-1]
     assert final.finish_reason == "length"
@@ -97,7 +102,6 @@ async def test_text_and_token_id_prompts_give_the_same_greedy_text(backend: Loca
 
 
 async def test_an_empty_prompt_starts_from_the_bos_token(backend: LocalTextBackend) -> None:
-    assert backend.count_tokens(TextPrompt(text="")) == 1
     chunks = await collect(
         backend.generate(TextPrompt(text=""), SamplingParams(max_tokens=2, ignore_eos=True))
     )
@@ -142,8 +146,11 @@ async def test_a_full_queue_is_refused_and_closing_streams_frees_capacity(backen
     await asyncio.sleep(
         0
     )  # the waiting request is submitted: max_batch_size=2 running, max_waiting=1 waiting
-    with pytest.raises(ServerOverloadedError):
+    with pytest.raises(ServerOverloadedError) as refused:
         await anext(backend.generate(TextPrompt(text="a"), long))
+    assert (refused.value.status_code, refused.value.code) == (503, "server_overloaded")
+    assert refused.value.headers["Retry-After"] == "1"
+    assert "1 requests are already waiting" in refused.value.message
     for stream in running:
         await stream.aclose()
     await waiting_first
@@ -152,6 +159,27 @@ async def test_a_full_queue_is_refused_and_closing_streams_frees_capacity(backen
         backend.generate(TextPrompt(text="a"), SamplingParams(max_tokens=2, ignore_eos=True))
     )
     assert chunks[-1].finish_reason == "length"
+
+
+async def test_streams_running_when_the_model_closes_end_with_service_unavailable(
+    tiny_load: Callable[[str, torch.dtype], tuple[Any, Any]],
+) -> None:
+    class SlowSteps:  # the generation cannot end on its own before close() stops it
+        def on_step(
+            self, *, batch_size: int, decode_tokens: int, prefill_tokens: int, seconds: float
+        ) -> None:
+            time.sleep(0.01)
+
+    backend = LocalTextBackend(SPEC, EngineSettings(dtype="float32"), load=tiny_load, observer=SlowSteps())
+    await backend.start()
+    stream = backend.generate(TextPrompt(text="a"), SamplingParams(max_tokens=60, ignore_eos=True))
+    await anext(stream)
+    await backend.close()
+    with pytest.raises(ServiceUnavailableError, match="shutting down") as refused:
+        await collect(stream)
+    assert (refused.value.status_code, refused.value.code) == (503, "service_unavailable")
+    with pytest.raises(ServiceUnavailableError, match="not running"):
+        await anext(backend.generate(TextPrompt(text="a"), SamplingParams()))
 
 
 async def test_the_builtin_model_loads_says_it_is_random_and_generates(

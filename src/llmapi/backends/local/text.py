@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import torch
@@ -19,9 +18,15 @@ from llmapi.backends.local.builtin import BUILTIN_NOTICE
 from llmapi.config import ConfigError, EngineSettings, ModelSpec
 from llmapi.engine.async_engine import AsyncEngine
 from llmapi.engine.engine_stats import EngineStats
+from llmapi.engine.errors import EngineOverloadedError, EngineStoppedError, PromptTooLongError
 from llmapi.engine.llm_engine import LLMEngine, StepObserver
 from llmapi.engine.sampling_params import SamplingParams
-from llmapi.errors import ContextLengthExceededError, InvalidRequestError, ServiceUnavailableError
+from llmapi.errors import (
+    ContextLengthExceededError,
+    InvalidRequestError,
+    ServerOverloadedError,
+    ServiceUnavailableError,
+)
 from llmapi.observability.engine_metrics import ModelMetrics
 
 logger = logging.getLogger(__name__)
@@ -91,30 +96,31 @@ class LocalTextBackend:
             return EngineStats(running=0, waiting=0)
         return self._engine.stats()
 
-    def count_tokens(self, prompt: Prompt) -> int:
-        return len(self._encode(prompt))
-
     async def generate(self, prompt: Prompt, params: SamplingParams) -> AsyncIterator[GenerationChunk]:
         if self._engine is None or self._context_length is None:
             raise ServiceUnavailableError(f"The model '{self._spec.id}' is not running; retry in a moment.")
         token_ids = self._encode(prompt)
-        params = self._fit_to_context(len(token_ids), params, self._context_length, _param(prompt))
+        param = _param(prompt)
+        if len(token_ids) >= self._context_length:  # refused here, before it waits in the engine's queue
+            raise _context_length_exceeded(len(token_ids), self._context_length, param)
+        # The engine ends the generation where the context ends ("length"): max_tokens needs no clamping here.
         # aclosing: when our consumer stops early, the engine hears of it now, not when garbage is collected.
         timer = self._metrics.request_timer() if self._metrics is not None else None
         try:
-            async with contextlib.aclosing(
-                self._engine.generate(token_ids, params, uuid.uuid4().hex)
-            ) as outputs:
-                async for output in outputs:
-                    if timer is not None:
-                        timer.on_output(output)
-                    if output.text or output.finished:
-                        yield GenerationChunk(
-                            text=output.text,
-                            finish_reason=output.finish_reason,
-                            prompt_tokens=output.prompt_tokens,
-                            completion_tokens=output.completion_tokens,
-                        )
+            with _told_to_clients(param):
+                async with contextlib.aclosing(
+                    self._engine.generate(token_ids, params, uuid.uuid4().hex)
+                ) as outputs:
+                    async for output in outputs:
+                        if timer is not None:
+                            timer.on_output(output)
+                        if output.text or output.finished:
+                            yield GenerationChunk(
+                                text=output.text,
+                                finish_reason=output.finish_reason,
+                                prompt_tokens=output.prompt_tokens,
+                                completion_tokens=output.completion_tokens,
+                            )
         finally:
             if timer is not None:
                 timer.close()
@@ -165,20 +171,33 @@ class LocalTextBackend:
         text: str = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         return text
 
-    @staticmethod
-    def _fit_to_context(
-        prompt_tokens: int, params: SamplingParams, context_length: int, param: str
-    ) -> SamplingParams:
-        """A generation ends where the context ends ("length"); a prompt that leaves no room is refused."""
-        if prompt_tokens >= context_length:
-            raise ContextLengthExceededError(
-                f"This model's maximum context length is {context_length} tokens, but the {param} has "
-                f"{prompt_tokens} tokens, leaving no room to generate. Shorten the {param}.",
-                param=param,
-            )
-        room = context_length - prompt_tokens
-        return params if params.max_tokens <= room else dataclasses.replace(params, max_tokens=room)
-
 
 def _param(prompt: Prompt) -> str:
     return "messages" if isinstance(prompt, ChatPrompt) else "prompt"
+
+
+@contextlib.contextmanager
+def _told_to_clients(param: str) -> Iterator[None]:
+    """The one mapping of the engine's refusals to what clients are told (HTTP status, code, message)."""
+    try:
+        yield
+    except EngineOverloadedError as exc:
+        raise ServerOverloadedError(
+            f"The model is busy: {exc.max_waiting} requests are already waiting. Retry shortly."
+        ) from exc
+    except EngineStoppedError as exc:
+        if exc.shutting_down:
+            raise ServiceUnavailableError("The model is shutting down; retry on another replica.") from exc
+        raise ServiceUnavailableError("The model is not running; retry in a moment.") from exc
+    except PromptTooLongError as exc:
+        raise _context_length_exceeded(exc.prompt_tokens, exc.max_model_len, param) from exc
+
+
+def _context_length_exceeded(
+    prompt_tokens: int, context_length: int, param: str
+) -> ContextLengthExceededError:
+    return ContextLengthExceededError(
+        f"This model's maximum context length is {context_length} tokens, but the {param} has "
+        f"{prompt_tokens} tokens, leaving no room to generate. Shorten the {param}.",
+        param=param,
+    )
