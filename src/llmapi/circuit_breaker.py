@@ -9,10 +9,6 @@ from typing import Literal
 State = Literal["closed", "open", "half_open"]
 
 
-class CircuitOpenError(Exception):
-    """The breaker is open: the call was not made."""
-
-
 class CircuitBreaker:
     """Closed: calls go through. After `failure_threshold` failures in a row it opens and refuses calls for
     `reset_timeout_s`; then it lets one trial call through (half-open): success closes it, failure reopens it.

@@ -277,9 +277,6 @@ class Settings(BaseSettings):
             raise ValueError("no models are configured; declare at least one in the models file")
         return self
 
-    def model(self, model_id: str) -> ModelSpec | None:
-        return next((m for m in self.models if m.id == model_id), None)
-
 
 def read_models_file(path: Path) -> list[ModelSpec]:
     """Read `models: [{id, task, backend, source, options}, ...]` from a YAML or TOML file."""

@@ -98,15 +98,16 @@ async def test_memory_expired_entries_are_dropped() -> None:
     clock.now += 1
     assert await store.get("k") is None
     assert len(store) == 0
-    assert store.size_bytes == 0
 
 
 async def test_memory_counts_keys_and_values() -> None:
-    store = MemoryCacheStore(1_000, 100)
+    store = MemoryCacheStore(len("key") + 3 + len("other") + 1, 100)  # room for exactly the two below
     await store.set("key", b"12345", ttl_s=60)
-    await store.set("key", b"123", ttl_s=60)
+    await store.set("key", b"123", ttl_s=60)  # replaces the 5 bytes: they no longer count
     await store.set("other", b"1", ttl_s=60)
-    assert (len(store), store.size_bytes) == (2, len("key") + 3 + len("other") + 1)
+    assert (await store.get("key"), await store.get("other")) == (b"123", b"1")
+    await store.set("x", b"", ttl_s=60)  # one byte more: the least recently used entry goes
+    assert (await store.get("key"), await store.get("other"), len(store)) == (None, b"1", 2)
 
 
 async def test_memory_evicts_the_least_recently_used_until_the_new_entry_fits() -> None:
@@ -118,7 +119,8 @@ async def test_memory_evicts_the_least_recently_used_until_the_new_entry_fits() 
     assert await store.get("k2") is None
     assert await store.get("k3") == b"v" * 8
     assert await store.get("k4") == b"v" * 18
-    assert store.size_bytes == 30
+    await store.set("k5", b"v" * 8, ttl_s=60)  # the store is full: k3, the least recently used, goes
+    assert (await store.get("k3"), await store.get("k4"), len(store)) == (None, b"v" * 18, 2)
 
 
 async def test_memory_get_refreshes_recency() -> None:

@@ -7,10 +7,11 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 
 from llmapi.db.engine import create_engine
-from llmapi.db.migrate import current_revision, head_revision, upgrade
+from llmapi.db.migrate import alembic_config, upgrade
 from llmapi.db.models import Base
 
 CONCURRENT_UPGRADE_TIMEOUT_S = 60
@@ -33,6 +34,20 @@ async def _run_on(url: str, check: Any) -> Any:
             return await connection.run_sync(check)
     finally:
         await engine.dispose()
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def current_revision(url: str) -> str | None:
+    """The revision the database at `url` is on, or None before the first migration."""
+    revision: str | None = await _run_on(url, _revision)
+    return revision
 
 
 async def test_upgrade_from_empty_to_head(database_url: str) -> None:

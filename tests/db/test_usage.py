@@ -65,7 +65,6 @@ async def test_summary_groups_by_utc_day_and_model(database: Database) -> None:
         UsageRow(date(2030, 3, 2), "gpt2", requests=2, prompt_tokens=101, completion_tokens=6, cached=0),
         UsageRow(date(2030, 3, 3), "gpt2", requests=1, prompt_tokens=10, completion_tokens=5, cached=0),
     ]
-    assert rows[0].total_tokens == 40
 
 
 async def test_summary_filters_by_principal_and_half_open_range(database: Database) -> None:

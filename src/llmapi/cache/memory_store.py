@@ -29,10 +29,6 @@ class MemoryCacheStore:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._size_bytes = 0
 
-    @property
-    def size_bytes(self) -> int:
-        return self._size_bytes
-
     def __len__(self) -> int:
         return len(self._entries)
 

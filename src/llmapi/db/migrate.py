@@ -9,8 +9,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,10 +27,6 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
 async def upgrade(url: str) -> None:
     """Run `alembic upgrade head` on `url`; a no-op when the schema is already current."""
     engine = create_engine(url, pooled=False)
@@ -48,16 +42,6 @@ async def upgrade_engine(engine: AsyncEngine) -> None:
         await connection.run_sync(_upgrade_to_head)
 
 
-async def current_revision(url: str) -> str | None:
-    """The revision the database at `url` is on, or None before the first migration."""
-    engine = create_engine(url, pooled=False)
-    try:
-        async with engine.connect() as connection:
-            return await connection.run_sync(_current_revision)
-    finally:
-        await engine.dispose()
-
-
 def _upgrade_to_head(connection: Connection) -> None:
     # Both locks are released at commit; a second instance waits here, then finds the schema current.
     if connection.dialect.name == "postgresql":
@@ -66,7 +50,3 @@ def _upgrade_to_head(connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     command.upgrade(alembic_config(connection), "head")
     connection.commit()
-
-
-def _current_revision(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()

@@ -55,9 +55,6 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str | None] = mapped_column(String(64))
 
-    def is_active(self, at: datetime) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > at)
-
 
 class OAuthClient(Base):
     __tablename__ = "oauth_clients"

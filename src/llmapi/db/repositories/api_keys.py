@@ -61,7 +61,7 @@ class ApiKeyRepository:
         return await self._session.get(ApiKey, key_id)
 
     async def by_hash(self, key_hash: str) -> ApiKey | None:
-        """The key with this hash, revoked or expired included: the caller checks `is_active`."""
+        """The key with this hash, revoked or expired included: the caller checks revocation and expiry."""
         return await self._session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
 
     async def list(self, *, include_revoked: bool = False) -> builtins.list[ApiKey]:

@@ -39,10 +39,6 @@ class UsageRow:
     completion_tokens: int
     cached: int
 
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
 
 class UsageRepository:
     def __init__(self, session: AsyncSession) -> None:
