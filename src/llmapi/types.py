@@ -15,6 +15,9 @@ FinishReason = Literal["stop", "length"]
 Role = Literal["admin", "developer", "service"]
 """What a credential is: each role bundles scopes (llmapi.auth.scopes) and default rate limits (config)."""
 
+MessageRole = Literal["system", "developer", "user", "assistant", "tool"]
+"""Who speaks a chat message (not to be confused with a credential's Role)."""
+
 Quantization = Literal["none", "int8"]
 """How the engine stores linear layers' weights: as loaded, or int8 with activations quantized per call."""
 

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from llmapi.config import Task
 from llmapi.engine.engine_stats import EngineStats
 from llmapi.engine.sampling_params import SamplingParams
-from llmapi.types import FinishReason
-
-Role = Literal["system", "user", "assistant", "developer", "tool"]
+from llmapi.types import FinishReason, MessageRole
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +25,7 @@ class ModelCard:
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    role: Role
+    role: MessageRole
     content: str
 
 

@@ -23,11 +23,10 @@ from llmapi.protocol.common import (
     Usage,
     estimated_tokens,
 )
-from llmapi.types import FinishReason
+from llmapi.types import FinishReason, MessageRole
 
 MAX_MESSAGES = 2048
 MAX_CONTENT_PARTS = 256
-MessageRole = Literal["system", "developer", "user", "assistant", "tool"]
 
 
 class TextContentPart(BaseModel):
