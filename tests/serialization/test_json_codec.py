@@ -8,7 +8,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from llmapi.serialization.codec import DEFAULT_MAX_ITEMS, CodecError
-from llmapi.serialization.json_codec import JSONCodec, check_shape, nesting_depth
+from llmapi.serialization.json_codec import JSONCodec, check_shape
+from tests.serialization.nesting import nesting_depth
 
 _SPECIAL = st.sampled_from(["<", ">", "&", '"', "'", "\\", "\n", "\t", "é", "語", "😀", "\x00"])
 TEXT = st.text(alphabet=st.one_of(st.characters(exclude_categories=("Cs",)), _SPECIAL), max_size=12)
@@ -176,7 +177,7 @@ def test_a_long_list_is_refused_before_its_items_are_walked() -> None:
 
 def test_a_hostile_body_of_millions_of_empty_objects_is_refused() -> None:
     body = items(4 * 1024 * 1024 // 3)
-    with pytest.raises(CodecError, match="the field 'messages' holds more than 131,072 items"):
+    with pytest.raises(CodecError, match="holds more than 131,072 objects and arrays"):
         JSONCodec().decode(body, message="x")
 
 
@@ -195,3 +196,35 @@ def test_check_shape_refuses_what_nesting_depth_counts_too_deep(value: Any) -> N
                 check_shape(value, max_depth=max_depth, max_items=DEFAULT_MAX_ITEMS)
         else:
             check_shape(value, max_depth=max_depth, max_items=DEFAULT_MAX_ITEMS)
+
+
+# Commas inside a string count toward the upper bound, so this body goes to the pure-Python parser.
+MANY_COMMAS = "," * 300_000
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"prompt": MANY_COMMAS, "n": 2, "stop": ["a", "b"], "nested": {"x": [1.5, True, None]}},
+        {"prompt": MANY_COMMAS, "messages": [{}] * 40_000},
+    ],
+)
+def test_bodies_of_many_values_parse_in_python_to_what_orjson_gives(data: dict[str, Any]) -> None:
+    body = orjson.dumps(data)
+
+    assert JSONCodec().decode(body, message="") == orjson.loads(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"prompt": "' + MANY_COMMAS.encode() + b'", "x": NaN}', "not valid JSON"),
+        (b'{"prompt": "' + MANY_COMMAS.encode() + b'", "x": [1,]}', "not valid JSON"),
+        (b'{"prompt": "' + MANY_COMMAS.encode() + b'\xff"}', "not valid UTF-8"),
+        (b'{"prompt": "' + MANY_COMMAS.encode() + b'", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}", "deeper"),
+        (b'["' + MANY_COMMAS.encode() + b'"]', "must be a JSON object"),
+    ],
+)
+def test_the_python_parser_refuses_what_orjson_refuses(body: bytes, says: str) -> None:
+    with pytest.raises(CodecError, match=says):
+        JSONCodec().decode(body, message="")

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from llmapi.protocol.chat import ChatCompletionRequest
 from llmapi.serialization.codec import DEFAULT_MAX_ITEMS, CodecError
-from llmapi.serialization.json_codec import nesting_depth
 from llmapi.serialization.xml_codec import XMLCodec
+from tests.serialization.nesting import nesting_depth
 
 # XML 1.0 cannot carry these; the codec replaces them (tested on its own below).
 _NOT_XML = "".join(chr(c) for c in [*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF])
