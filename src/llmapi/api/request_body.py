@@ -1,13 +1,14 @@
 """A request's body, read only once its caller is known: bounded in size while it arrives, then decoded
-from JSON, XML or Protobuf into the JSON-shaped data the route validates. Large bodies are decoded in a
-worker thread, so that no request can hold the event loop while its body is parsed."""
+from JSON, XML or Protobuf and validated into the route's request model. Large bodies are decoded and
+validated in a worker thread, so that no request holds the event loop while its body is parsed."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
+from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.types import Receive, Scope
@@ -20,19 +21,26 @@ from llmapi.serialization.negotiation import JSON, PROTOBUF, SUPPORTED, request_
 OFF_LOOP_BYTES = 64 << 10
 
 
-class DecodedRequest(Request):
-    """A request whose body FastAPI reads as data decoded already: it parses nothing again."""
+class BodyField(Protocol):
+    """What is used of FastAPI's body field: its validation, errors in FastAPI's own shape."""
 
-    def __init__(self, scope: Scope, receive: Receive, *, body: bytes, data: Any) -> None:
+    def validate(self, value: Any, values: dict[str, Any], *, loc: tuple[str, ...]) -> tuple[Any, Any]: ...
+
+
+class DecodedRequest(Request):
+    """A request whose body FastAPI reads as the request model validated already (FastAPI passes a model
+    instance through its own validation as it is)."""
+
+    def __init__(self, scope: Scope, receive: Receive, *, body: bytes, model: Any) -> None:
         super().__init__(scope, receive)
         self._raw_body = body
-        self._data = data
+        self._model = model
 
     async def body(self) -> bytes:
         return self._raw_body
 
     async def json(self) -> Any:
-        return self._data
+        return self._model
 
 
 class BodyDecoder:
@@ -40,8 +48,9 @@ class BodyDecoder:
         self.codecs = codecs
         self.max_body_bytes = max_body_bytes
 
-    async def decode(self, request: Request, *, protobuf_message: str | None) -> Request:
-        """The request with its body read and decoded. `protobuf_message` None: no Protobuf form."""
+    async def decode(self, request: Request, *, into: BodyField, protobuf_message: str | None) -> Request:
+        """The request with its body read, decoded and validated `into` the route's body field, or the
+        validation error FastAPI would raise. `protobuf_message` None: the route has no Protobuf form."""
         sent_in = request_format(request.headers.get("content-type"))
         if sent_in is None:
             raise UnsupportedMediaTypeError(
@@ -57,16 +66,16 @@ class BodyDecoder:
             return request
         codec = self.codecs[sent_in]
         if len(body) <= OFF_LOOP_BYTES:
-            data = _decode(codec, body, protobuf_message)
+            model = _decode(codec, body, protobuf_message, into)
         else:
-            data = await asyncio.to_thread(_decode, codec, body, protobuf_message)
+            model = await asyncio.to_thread(_decode, codec, body, protobuf_message, into)
         MutableHeaders(scope=request.scope)["content-type"] = JSON
-        return DecodedRequest(request.scope, request.receive, body=body, data=data)
+        return DecodedRequest(request.scope, request.receive, body=body, model=model)
 
 
-def _decode(codec: Codec, body: bytes, message: str | None) -> dict[str, Any]:
+def _decode(codec: Codec, body: bytes, message: str | None, into: BodyField) -> Any:
     try:
-        return codec.decode(body, message=message or "")
+        data = codec.decode(body, message=message or "")
     except CodecError as exc:
         if codec.media_type == JSON:
             raise InvalidBodyError(
@@ -75,6 +84,10 @@ def _decode(codec: Codec, body: bytes, message: str | None) -> dict[str, Any]:
                 code="invalid_json",
             ) from None
         raise InvalidBodyError(f"The {codec.media_type} body cannot be read: {exc}") from None
+    model, errors = into.validate(data, {}, loc=("body",))
+    if errors:
+        raise RequestValidationError(errors, body=data)
+    return model
 
 
 async def _read(receive: Receive, headers: Headers, limit: int) -> bytes:

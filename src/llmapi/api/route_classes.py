@@ -31,7 +31,7 @@ class ApiRoute(APIRoute):
         handle = super().get_route_handler()
         messages = protobuf_messages(self.openapi_extra)
         field = self.body_field
-        decodes_body = field is not None and not isinstance(field.field_info, params.Form)
+        body_field = None if field is None or isinstance(field.field_info, params.Form) else field
 
         async def handler(request: Request) -> Response:
             context = RequestContext.of(request.scope)
@@ -43,9 +43,9 @@ class ApiRoute(APIRoute):
                     "This endpoint has no Protobuf form; accept application/json or application/xml."
                 )
             context.response_message = messages.response
-            if decodes_body:
+            if body_field is not None:
                 decoder: BodyDecoder = request.app.state.body_decoder
-                request = await decoder.decode(request, protobuf_message=messages.request)
+                request = await decoder.decode(request, into=body_field, protobuf_message=messages.request)
             return await handle(request)
 
         return handler
