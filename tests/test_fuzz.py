@@ -33,8 +33,8 @@ from llmapi.serialization.messages import ERROR, protobuf_messages
 from llmapi.serialization.negotiation import JSON, PROTOBUF, XML
 from llmapi.serialization.protobuf_codec import ProtobufCodec
 from llmapi.serialization.xml_codec import XMLCodec
+from tests.real_services import own_redis, postgres_schema
 from tests.servers import ADMIN_HEADERS, RunningServer, llmapi_server
-from tests.services import own_redis, postgres_schema
 
 SEED = 20_240_601
 # Per operation, in the fuzzing phase; the examples and coverage phases add their own cases (about 3,000

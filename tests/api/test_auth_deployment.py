@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.real_services import two_instances_on_shared_services
 from tests.servers import ADMIN_HEADERS, RunningServer, llmapi_server
-from tests.services import two_instances_on_shared_services
 
 SENTIMENT_ONLY = "models:\n  - {id: vader, task: sentiment, backend: vader}\n"
 

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from tests.api.keys import bearer, new_key
+from tests.real_services import two_instances_on_shared_services
 from tests.servers import RunningServer
-from tests.services import two_instances_on_shared_services
 
 MODELS = (
     "models:\n"

@@ -13,8 +13,8 @@ import httpx
 import pytest
 import redis
 from tests.api.keys import bearer, new_key
+from tests.real_services import OwnRedis, own_redis
 from tests.servers import RunningServer, llmapi_server
-from tests.services import OwnRedis, own_redis
 
 SENTIMENT_ONLY = "models:\n  - {id: vader, task: sentiment, backend: vader}\n"
 RECOVERY_TIMEOUT_S = 30

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from llmapi.cache.memory_store import MemoryCacheStore
 from llmapi.cache.redis_store import RedisCacheStore
 from llmapi.cache.store import CacheStore
-from tests.services import require_redis
+from tests.real_services import require_redis
 
 MAX_ENTRY_BYTES = 64
 

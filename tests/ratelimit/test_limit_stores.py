@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from llmapi.ratelimit.checks import Check, Concurrency, Quota, Rate
 from llmapi.ratelimit.memory_store import MemoryLimitStore
 from llmapi.ratelimit.redis_store import RedisLimitStore
-from tests.services import require_redis
+from tests.real_services import require_redis
 
 Store = MemoryLimitStore | RedisLimitStore
 Advance = Callable[[float], Awaitable[None]]
