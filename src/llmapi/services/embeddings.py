@@ -9,7 +9,7 @@ from llmapi.backends.base import EmbeddingBackend
 from llmapi.errors import UnsupportedError
 from llmapi.protocol.common import PromptUsage
 from llmapi.protocol.embeddings import Embedding, EmbeddingList, EmbeddingRequest
-from llmapi.services.metering import Counted, Meter
+from llmapi.services.metering import Counted, MeteredBackend
 
 
 class EmbeddedTexts(Counted):
@@ -18,13 +18,7 @@ class EmbeddedTexts(Counted):
     vectors: list[list[float]]
 
 
-class Embedder:
-    """How one request embeds: on `backend`, through `meter`."""
-
-    def __init__(self, backend: EmbeddingBackend, *, meter: Meter | None = None) -> None:
-        self.backend = backend
-        self.meter = meter or Meter(model=backend.card.id)
-
+class Embedder(MeteredBackend[EmbeddingBackend]):
     async def embed(self, texts: list[str]) -> EmbeddedTexts:
         async def work() -> EmbeddedTexts:
             result = await self.backend.embed(texts)

@@ -8,6 +8,8 @@ route; nothing here changes unless it is a new kind of model.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pydantic import BaseModel
 
 from llmapi.auth.principal import Principal
@@ -29,42 +31,32 @@ from llmapi.services.text_jobs import Generation
 TextRequest = ChatCompletionRequest | CompletionRequest | GenerateTextRequest
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Inference:
-    def __init__(
-        self,
-        *,
-        context: RequestContext,
-        principal: Principal,
-        registry: ModelRegistry,
-        gatekeeper: Gatekeeper,
-        response_cache: ResponseCache,
-        default_max_tokens: int,
-        cache_control: str | None = None,
-    ) -> None:
-        self._context = context
-        self._principal = principal
-        self._registry = registry
-        self._gatekeeper = gatekeeper
-        self._response_cache = response_cache
-        self._default_max_tokens = default_max_tokens
-        self._cache_control = cache_control
+    context: RequestContext
+    principal: Principal
+    registry: ModelRegistry
+    gatekeeper: Gatekeeper
+    response_cache: ResponseCache
+    default_max_tokens: int
+    cache_control: str | None = None
 
     async def generation(self, kind: Kind, request: TextRequest) -> Generation:
         """`max_tokens` is decided here, once: the request's, else the server's default."""
-        backend = self._registry.text(request.model)
-        max_tokens = request.requested_max_tokens() or self._default_max_tokens
+        backend = self.registry.text(request.model)
+        max_tokens = request.requested_max_tokens() or self.default_max_tokens
         meter = await self._admit(
             backend, request, tokens=request.token_estimate(max_tokens), kind=kind, max_tokens=max_tokens
         )
         return Generation(backend, max_tokens=max_tokens, meter=meter)
 
     async def embedder(self, request: EmbeddingRequest) -> Embedder:
-        backend = self._registry.embedding(request.model)
+        backend = self.registry.embedding(request.model)
         meter = await self._admit(backend, request, tokens=request.token_estimate(), kind="embeddings")
         return Embedder(backend, meter=meter)
 
     async def analyzer(self, request: SentimentRequest) -> Analyzer:
-        backend = self._registry.sentiment(request.model)
+        backend = self.registry.sentiment(request.model)
         return Analyzer(backend, meter=await self._admit(backend, request, tokens=request.token_estimate()))
 
     async def _admit(
@@ -76,10 +68,10 @@ class Inference:
         kind: Kind | None = None,
         max_tokens: int | None = None,
     ) -> Meter:
-        context, model = self._context, backend.card.id
-        context.admission = await self._gatekeeper.admit(self._principal, model=model, tokens=tokens)
+        context, model = self.context, backend.card.id
+        context.admission = await self.gatekeeper.admit(self.principal, model=model, tokens=tokens)
         if kind is not None:
-            context.cache = self._response_cache.lookup(
-                self._principal, kind, request, max_tokens=max_tokens, cache_control=self._cache_control
+            context.cache = self.response_cache.lookup(
+                self.principal, kind, request, max_tokens=max_tokens, cache_control=self.cache_control
             )
         return Meter(model=model, usage=context.usage, cache=context.cache)

@@ -4,10 +4,11 @@ for every kind of inference."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel
 
+from llmapi.backends.base import Backend
 from llmapi.services.response_cache import NO_CACHE, CacheLookup
 from llmapi.services.usage import UsageNote
 
@@ -20,6 +21,7 @@ class Counted(BaseModel):
 
 
 Answer = TypeVar("Answer", bound=Counted)
+ModelBackend = TypeVar("ModelBackend", bound=Backend)
 
 
 class Meter:
@@ -49,3 +51,12 @@ class Meter:
 
     def count(self, prompt_tokens: int, completion_tokens: int = 0) -> None:
         self.usage.count(model=self.model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+
+class MeteredBackend(Generic[ModelBackend]):
+    """A backend as one request uses it: its work goes through the request's `meter` (without one, a meter
+    that only counts)."""
+
+    def __init__(self, backend: ModelBackend, *, meter: Meter | None = None) -> None:
+        self.backend = backend
+        self.meter = meter or Meter(model=backend.card.id)

@@ -5,20 +5,14 @@ from __future__ import annotations
 from llmapi.backends.base import Sentiment, SentimentBackend
 from llmapi.protocol.common import PromptUsage
 from llmapi.protocol.sentiment import SentimentRequest, SentimentResponse, SentimentResult
-from llmapi.services.metering import Counted, Meter
+from llmapi.services.metering import Counted, MeteredBackend
 
 
 class Analysis(Counted):
     sentiments: list[Sentiment]
 
 
-class Analyzer:
-    """How one request analyses sentiment: on `backend`, through `meter`."""
-
-    def __init__(self, backend: SentimentBackend, *, meter: Meter | None = None) -> None:
-        self.backend = backend
-        self.meter = meter or Meter(model=backend.card.id)
-
+class Analyzer(MeteredBackend[SentimentBackend]):
     async def analyze(self, texts: list[str]) -> Analysis:
         async def work() -> Analysis:
             sentiments, prompt_tokens = await self.backend.analyze(texts)

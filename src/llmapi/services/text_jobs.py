@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from llmapi.backends.base import GenerationChunk, Prompt, TextGenerationBackend
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.protocol.common import SamplingFields
-from llmapi.services.metering import Counted, Meter
+from llmapi.services.metering import Counted, Meter, MeteredBackend
 from llmapi.types import FinishReason
 
 
@@ -184,15 +184,14 @@ class GeneratedTexts(Counted):
         return cls(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, results=results)
 
 
-class Generation:
-    """How one request generates text: on `backend`, up to `max_tokens` a sequence, through `meter`."""
+class Generation(MeteredBackend[TextGenerationBackend]):
+    """How one request generates text: up to `max_tokens` a sequence."""
 
     def __init__(
         self, backend: TextGenerationBackend, *, max_tokens: int, meter: Meter | None = None
     ) -> None:
-        self.backend = backend
+        super().__init__(backend, meter=meter)
         self.max_tokens = max_tokens
-        self.meter = meter or Meter(model=backend.card.id)
 
     @property
     def model(self) -> str:
