@@ -19,12 +19,12 @@ from llmapi.cache.redis_store import RedisCacheStore
 from llmapi.config import CacheSettings, LimitSettings
 from llmapi.observability.gateway_metrics import GatewayMetrics
 from llmapi.observability.metrics import new_metrics_registry
-from llmapi.protocol.chat import ChatChoice, ChatCompletion, ChatCompletionMessage, ChatCompletionRequest
-from llmapi.protocol.common import Usage
+from llmapi.protocol.chat import ChatCompletionRequest
 from llmapi.ratelimit.memory_store import MemoryLimitStore
 from llmapi.ratelimit.redis_store import RedisLimitStore
 from llmapi.services.admission import Gatekeeper
 from llmapi.services.response_cache import ResponseCache
+from llmapi.services.text_jobs import GeneratedTexts, SequenceResult
 from llmapi.shared_redis import SharedRedis
 from llmapi.types import RateLimits
 
@@ -67,14 +67,10 @@ def principal() -> Principal:
     )
 
 
-def completion() -> ChatCompletion:
-    message = ChatCompletionMessage(content=ANSWER)
-    return ChatCompletion(
-        id=f"chatcmpl-{uuid.uuid4().hex}",
-        created=int(time.time()),
-        model=MODEL,
-        choices=[ChatChoice(index=0, message=message, finish_reason="length")],
-        usage=Usage.of(54, 50),
+def answer() -> GeneratedTexts:
+    """What the server caches of a chat completion: its sequences' results."""
+    return GeneratedTexts(
+        prompt_tokens=54, completion_tokens=50, results=[SequenceResult(ANSWER, "length", 54, 50)]
     )
 
 
@@ -150,7 +146,7 @@ async def cache(calls: int, redis: SharedRedis | None) -> Samples:
     request = ChatCompletionRequest.model_validate(REQUEST)
 
     async def get(who: Principal, expect: bool) -> None:
-        found = await response_cache.lookup(who, "chat", request, max_tokens=MAX_TOKENS).get(ChatCompletion)
+        found = await response_cache.lookup(who, "chat", request, max_tokens=MAX_TOKENS).get(GeneratedTexts)
         if (found is not None) != expect:
             raise RuntimeError(f"expected a {'hit' if expect else 'miss'}, got the opposite")
 
@@ -158,7 +154,7 @@ async def cache(calls: int, redis: SharedRedis | None) -> Samples:
         response_cache.lookup(caller, "chat", request, max_tokens=MAX_TOKENS)
 
     try:
-        await response_cache.lookup(caller, "chat", request, max_tokens=MAX_TOKENS).put(completion())
+        await response_cache.lookup(caller, "chat", request, max_tokens=MAX_TOKENS).put(answer())
         return {
             "lookup (key only)": quantiles(await timed(key_only, calls)),
             "lookup + get, hit": quantiles(await timed(lambda: get(caller, True), calls)),
