@@ -57,10 +57,6 @@ _HOLD_CONTAINERS = frozenset(
 )
 
 
-def has_message(name: str) -> bool:
-    return name in _MESSAGES
-
-
 class ProtobufCodec:
     media_type = "application/x-protobuf"
 
