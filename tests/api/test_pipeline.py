@@ -119,8 +119,17 @@ async def test_a_body_without_a_credential_is_refused_unread(
     )
 
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == "missing_credentials" or response.json()["error"]["type"]
     assert decoded == []
+
+
+@pytest.mark.parametrize("media_type", [JSON, XML, PROTOBUF])
+async def test_an_empty_body_is_a_400_at_once(stack: InProcess, media_type: str) -> None:
+    response = await asyncio.wait_for(
+        stack.client.post(CHAT, content=b"", headers={**ADMIN_HEADERS, "Content-Type": media_type}), 10
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "A required field is missing."
 
 
 async def test_a_body_over_the_size_limit_is_401_without_a_credential_and_413_with_one(

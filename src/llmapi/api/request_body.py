@@ -62,13 +62,11 @@ class BodyDecoder:
                 f"{request.method} {request.url.path} has no Protobuf form; send JSON or XML."
             )
         body = await _read(request.receive, request.headers, self.max_body_bytes)
-        if not body:
-            return request
-        codec = self.codecs[sent_in]
-        if len(body) <= OFF_LOOP_BYTES:
-            model = _decode(codec, body, protobuf_message, into)
-        else:
+        codec, model = self.codecs[sent_in], None  # no body: FastAPI says the fields are missing
+        if len(body) > OFF_LOOP_BYTES:
             model = await asyncio.to_thread(_decode, codec, body, protobuf_message, into)
+        elif body:
+            model = _decode(codec, body, protobuf_message, into)
         MutableHeaders(scope=request.scope)["content-type"] = JSON
         return DecodedRequest(request.scope, request.receive, body=body, model=model)
 
