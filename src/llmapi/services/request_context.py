@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmapi.auth.principal import Principal
+from llmapi.serialization.negotiation import JSON
 from llmapi.services.admission import Admission
 from llmapi.services.response_cache import NO_CACHE, CacheLookup
 from llmapi.services.usage import UsageNote
@@ -27,7 +28,7 @@ class RequestContext:
     usage: UsageNote = field(default_factory=UsageNote)
     admission: Admission | None = None
     cache: CacheLookup = NO_CACHE
-    answer_format: str = "application/json"
+    answer_format: str = JSON
     """The media type the response is sent in, from `Accept`."""
     response_message: str | None = None
     """The Protobuf message of the route's successful answer; None where it has no Protobuf form."""
