@@ -88,7 +88,7 @@ def _protobuf_body(ctx: schemathesis.SerializationContext, value: Any) -> bytes 
     server must refuse as unreadable Protobuf."""
     if value is None:
         return None
-    message = protobuf_messages(ctx.case.method.upper(), ctx.case.path).request
+    message = protobuf_messages(ctx.case.operation.definition.raw).request
     if message is not None and isinstance(value, Mapping):
         try:
             return ProtobufCodec().encode(_proto_shaped(value), message=message)
@@ -103,7 +103,7 @@ schemathesis.serializer.alias(RAW_PROTOBUF, "application/octet-stream")
 @schemathesis.deserializer(PROTOBUF)
 def _protobuf_answer(ctx: schemathesis.DeserializationContext, response: schemathesis.Response) -> Any:
     """Protobuf answers decode to the JSON the API writes, so the response schemas check them too."""
-    messages = protobuf_messages(ctx.operation.method.upper(), ctx.operation.path)
+    messages = protobuf_messages(ctx.operation.definition.raw)
     message = ERROR if response.status_code >= 400 else messages.response
     return ProtobufCodec().decode(response.content, message=message or ERROR)
 
