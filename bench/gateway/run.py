@@ -126,7 +126,7 @@ def main() -> None:
         duration_s=args.duration,
         warmup_s=args.warmup,
     )
-    results["meta"]["stored_answer_bytes"] = len(inprocess.completion().model_dump_json())
+    results["meta"]["stored_answer_bytes"] = len(inprocess.answer().model_dump_json())
     started = time.monotonic()
     request = json.dumps(inprocess.REQUEST).encode()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner, tempfile.TemporaryDirectory() as tmp:
