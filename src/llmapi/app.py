@@ -94,6 +94,8 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
         redis=shared_redis,
         metrics=gateway_metrics,
     )
+    formats = codecs(max_depth=settings.max_nesting_depth)
+    body_decoder = BodyDecoder(codecs=formats, max_body_bytes=settings.max_body_bytes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -108,12 +110,12 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
             with suppress(asyncio.CancelledError):
                 await loading
             await served.close()
+            body_decoder.close()
             await identity.close()
             await response_cache.close()
             if shared_redis is not None:
                 await shared_redis.close()
 
-    formats = codecs(max_depth=settings.max_nesting_depth)
     # Outermost first. Request bodies are read later, by each route, once its caller is known.
     middleware = [
         # The request's context and its x-request-id, on every response.
@@ -140,7 +142,7 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
     app.state.gatekeeper = gatekeeper
     app.state.response_cache = response_cache
     app.state.shared_redis = shared_redis
-    app.state.body_decoder = BodyDecoder(codecs=formats, max_body_bytes=settings.max_body_bytes)
+    app.state.body_decoder = body_decoder
     install_error_handlers(app)
     routers = (health, metrics, models, chat, completions, embeddings, generate, sentiment, me, admin, oauth)
     for module in routers:

@@ -5,7 +5,9 @@ validated in a worker thread, so that no request holds the event loop while its 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from fastapi.exceptions import RequestValidationError
@@ -46,9 +48,16 @@ class DecodedRequest(Request):
 
 
 class BodyDecoder:
+    """Decodes large bodies one at a time on a thread of its own: decoding holds the interpreter lock, so
+    more threads would only take turns with the event loop for it, and the loop would wait longer."""
+
     def __init__(self, *, codecs: Mapping[str, Codec], max_body_bytes: int) -> None:
         self.codecs = codecs
         self.max_body_bytes = max_body_bytes
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmapi-body")
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=False, cancel_futures=True)
 
     async def decode(self, request: Request, *, into: BodyField, protobuf_message: str | None) -> Request:
         """The request with its body read, decoded and validated `into` the route's body field, or the
@@ -66,7 +75,8 @@ class BodyDecoder:
         body = await _read(request.receive, request.headers, self.max_body_bytes)
         codec, model = self.codecs[sent_in], None  # no body: FastAPI says the fields are missing
         if len(body) > OFF_LOOP_BYTES:
-            model = await asyncio.to_thread(_decode, codec, body, protobuf_message, into)
+            decode = functools.partial(_decode, codec, body, protobuf_message, into)
+            model = await asyncio.get_running_loop().run_in_executor(self._thread, decode)
         elif body:
             model = _decode(codec, body, protobuf_message, into)
         MutableHeaders(scope=request.scope)["content-type"] = JSON
