@@ -135,7 +135,9 @@ class AdminService:
         return key_info(key)
 
     async def create_client(self, *, actor: Principal, body: CreateClientRequest) -> CreatedClient:
-        scopes = _checked_scopes(body.role, body.scopes) or sorted(s.value for s in scopes_for(body.role))
+        # Not given: the role's scopes. An empty list is an answer too: no scope (as for API keys).
+        checked = _checked_scopes(body.role, body.scopes)
+        scopes = sorted(s.value for s in scopes_for(body.role)) if checked is None else checked
         secret = new_secret(CLIENT_SECRET_PREFIX)
         async with self._db.session() as session:
             client = await OAuthClientRepository(session).create(

@@ -1,0 +1,61 @@
+"""What a hostile caller can do with OAuth clients and access tokens, tried on one instance in process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.api.inprocess import InProcess, in_process
+from tests.servers import ADMIN_HEADERS
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[InProcess]:
+    async with in_process(tmp_path) as running:
+        yield running
+
+
+async def new_client(stack: InProcess, **fields: Any) -> dict[str, Any]:
+    response = await stack.client.post(
+        "/v1/admin/clients", json={"name": "test", **fields}, headers=ADMIN_HEADERS
+    )
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def token_for(stack: InProcess, client: dict[str, Any]) -> str:
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": client["client_id"],
+        "client_secret": client["client_secret"],
+    }
+    response = await stack.client.post("/v1/oauth/token", data=form)
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_client_created_with_no_scopes_holds_none(stack: InProcess) -> None:
+    client = await new_client(stack, role="admin", scopes=[])
+    assert client["scopes"] == []
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": client["client_id"],
+        "client_secret": client["client_secret"],
+    }
+    refused = await stack.client.post("/v1/oauth/token", data=form)
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_scope")
+    described = await stack.client.get(f"/v1/admin/clients/{client['client_id']}", headers=ADMIN_HEADERS)
+    assert described.json()["scopes"] == []
+
+
+async def test_a_client_created_without_scopes_holds_its_roles(stack: InProcess) -> None:
+    client = await new_client(stack, role="service")
+    assert "chat" in client["scopes"]
+    assert "admin" not in client["scopes"]
