@@ -63,6 +63,38 @@ def test_a_change_on_one_instance_reaches_the_other(
         time.sleep(0.02)
 
 
+def _client_token(server: RunningServer, **fields: object) -> tuple[str, str]:
+    """A new client (made on `server`) and a token for it: (client id, token)."""
+    client = httpx.post(
+        f"{server.base_url}/v1/admin/clients", json={"name": "shared", **fields}, headers=ADMIN_HEADERS
+    ).json()
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": client["client_id"],
+        "client_secret": client["client_secret"],
+    }
+    issued = httpx.post(f"{server.base_url}/v1/oauth/token", data=form)
+    assert issued.status_code == 200, issued.text
+    return client["client_id"], issued.json()["access_token"]
+
+
+def test_a_client_revoked_on_one_instance_has_its_tokens_refused_by_the_other_within_a_second(
+    two_instances: tuple[RunningServer, RunningServer],
+) -> None:
+    first, second = two_instances
+    client_id, token = _client_token(first, scopes=["models:read"])
+    headers = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{second.base_url}/v1/models", headers=headers).status_code == 200  # now in B's cache
+    revoked = httpx.delete(f"{first.base_url}/v1/admin/clients/{client_id}", headers=ADMIN_HEADERS)
+    assert revoked.status_code == 200
+    revoked_at = time.monotonic()
+    while httpx.get(f"{second.base_url}/v1/models", headers=headers).status_code != 401:
+        assert time.monotonic() - revoked_at < 1.0, (
+            "the other instance still accepts the revoked client's token"
+        )
+        time.sleep(0.02)
+
+
 def test_first_start_without_an_admin_prints_one_key_once(tmp_path: Path) -> None:
     env = {"LLMAPI_ADMIN_KEY": "", "LLMAPI_DATABASE_URL": f"sqlite:///{tmp_path / 'first.db'}"}
     with llmapi_server(tmp_path, models_file=_models(tmp_path), env=env) as server:

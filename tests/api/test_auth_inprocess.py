@@ -59,3 +59,15 @@ async def test_a_client_created_without_scopes_holds_its_roles(stack: InProcess)
     client = await new_client(stack, role="service")
     assert "chat" in client["scopes"]
     assert "admin" not in client["scopes"]
+
+
+async def test_revoking_a_client_refuses_its_tokens_at_once(stack: InProcess) -> None:
+    client = await new_client(stack, scopes=["models:read"])
+    token = await token_for(stack, client)
+    assert (await stack.client.get("/v1/me", headers=bearer(token))).status_code == 200  # now cached
+    revoked = await stack.client.delete(f"/v1/admin/clients/{client['client_id']}", headers=ADMIN_HEADERS)
+    assert revoked.status_code == 200
+    refused = await stack.client.get("/v1/me", headers=bearer(token))
+    assert refused.status_code == 401
+    assert "revoked" in refused.json()["error"]["message"]
+    assert token not in refused.text

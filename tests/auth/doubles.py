@@ -98,11 +98,17 @@ class StoredClient:
 @dataclass
 class MemoryClients:
     clients: dict[str, StoredClient] = field(default_factory=dict)
+    revoked: set[str] = field(default_factory=set)
+    lookups: int = 0
 
     def create(self, client_id: str, role: str = "service", scopes: list[str] | None = None) -> str:
         secret = new_secret(CLIENT_SECRET_PREFIX)
         self.clients[client_id] = StoredClient(client_id, hash_secret(secret.plaintext), role, scopes)
         return secret.plaintext
 
+    def revoke(self, client_id: str) -> None:
+        self.revoked.add(client_id)
+
     async def by_id_active(self, client_id: str) -> StoredClient | None:
-        return self.clients.get(client_id)
+        self.lookups += 1
+        return None if client_id in self.revoked else self.clients.get(client_id)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.auth.doubles import MemoryApiKeys, StoredApiKey
+from tests.auth.doubles import MemoryApiKeys, MemoryClients, StoredApiKey
 from tests.auth.idp_server import IDP_AUDIENCE, IDP_ISSUER, FakeIdP, running_idp
 from tests.auth.test_access_tokens import tampered
 
@@ -30,11 +30,18 @@ def api_keys() -> MemoryApiKeys:
 
 
 @pytest.fixture
-def make_authenticator(api_keys: MemoryApiKeys, tokens: AccessTokens) -> Callable[..., Authenticator]:
+def clients() -> MemoryClients:
+    return MemoryClients()
+
+
+@pytest.fixture
+def make_authenticator(
+    api_keys: MemoryApiKeys, clients: MemoryClients, tokens: AccessTokens
+) -> Callable[..., Authenticator]:
     def make(**options: object) -> Authenticator:
         defaults: dict[str, object] = {
-            "api_keys": api_keys, "tokens": tokens, "external": None, "admin_key": ADMIN_KEY,
-            "cache_ttl": 30.0, "invalidation": None,
+            "api_keys": api_keys, "clients": clients, "tokens": tokens, "external": None,
+            "admin_key": ADMIN_KEY, "cache_ttl": 30.0, "invalidation": None,
         }  # fmt: skip
         return Authenticator(**(defaults | options))  # type: ignore[arg-type]
 
@@ -204,6 +211,53 @@ async def _until_cached(authenticator: Authenticator, plaintext: str, api_keys: 
     pytest.fail("the authenticator never cached the key (is the invalidation channel subscribed?)")
 
 
+async def test_a_token_of_a_revoked_client_is_refused_once_invalidated(
+    make_authenticator: Callable[..., Authenticator], tokens: AccessTokens, clients: MemoryClients
+) -> None:
+    authenticator = make_authenticator()
+    clients.create("worker")
+    token = tokens.issue(subject="worker", scopes=["chat"], role="service", ttl_seconds=600).token
+    for _ in range(3):
+        assert (await authenticator.authenticate(token)).id == "worker"
+    assert clients.lookups == 1  # the client's status is cached like an API key
+    clients.revoke("worker")
+    assert (await authenticator.authenticate(token)).id == "worker"  # cached until told
+    assert await authenticator.invalidate("worker")
+    error = await refused(authenticator, token)
+    assert (error.code, "revoked" in error.message) == ("client_revoked", True)
+    unknown = tokens.issue(subject="never-made", scopes=["chat"], role="service", ttl_seconds=600).token
+    assert (await refused(authenticator, unknown)).code == "client_revoked"
+
+
+async def test_a_client_revoked_on_one_instance_is_refused_by_another_within_a_second(
+    two_instances: tuple[Authenticator, Authenticator], tokens: AccessTokens, clients: MemoryClients
+) -> None:
+    a, b = two_instances
+    clients.create("worker")
+    token = tokens.issue(subject="worker", scopes=["chat"], role="service", ttl_seconds=600).token
+    for _ in range(200):  # until B serves the client's status from its cache (it is subscribed by then)
+        await b.authenticate(token)
+        lookups = clients.lookups
+        await b.authenticate(token)
+        if clients.lookups == lookups:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("instance B never cached the client's status")
+    clients.revoke("worker")
+    revoked_at = asyncio.get_running_loop().time()
+    assert await a.invalidate("worker")
+    while True:
+        try:
+            await b.authenticate(token)
+        except AuthenticationError as error:
+            refusal = error
+            break
+        assert asyncio.get_running_loop().time() - revoked_at < 1.0, "B still accepts the revoked client"
+        await asyncio.sleep(0.01)
+    assert refusal.code == "client_revoked"
+
+
 async def test_without_the_invalidation_channel_nothing_is_cached(
     make_authenticator: Callable[..., Authenticator], api_keys: MemoryApiKeys, channel: str
 ) -> None:
@@ -220,8 +274,9 @@ async def test_without_the_invalidation_channel_nothing_is_cached(
 
 
 async def test_jwts_go_to_their_issuer(
-    make_authenticator: Callable[..., Authenticator], tokens: AccessTokens
+    make_authenticator: Callable[..., Authenticator], tokens: AccessTokens, clients: MemoryClients
 ) -> None:
+    clients.create("client-1")
     async with running_idp() as idp:
         external = ExternalIdP(
             OIDCSettings(

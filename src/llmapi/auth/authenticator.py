@@ -1,4 +1,9 @@
-"""One credential in, one Principal out: the bootstrap admin key, an API key, or a JWT access token."""
+"""One credential in, one Principal out: the bootstrap admin key, an API key, or a JWT access token.
+
+Our own access tokens stand only while their OAuth client does: a revoked client's tokens are refused,
+with the same caching and invalidation as API keys (key and client ids share one channel; both are
+random hex, and forgetting an id that is not cached costs nothing).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,11 @@ from datetime import datetime
 
 from llmapi.auth.access_tokens import AccessTokens
 from llmapi.auth.api_keys import ApiKeyLookup, ApiKeyResolver
+from llmapi.auth.client_status import ClientStatus
 from llmapi.auth.external_idp import ExternalIdP
 from llmapi.auth.invalidation import Invalidation
 from llmapi.auth.jwt_inspect import looks_like_jwt, unverified_issuer
+from llmapi.auth.oauth import OAuthClientLookup
 from llmapi.auth.principal import Principal
 from llmapi.auth.scopes import ROLE_SCOPES
 from llmapi.auth.secrets import API_KEY_PREFIX, CLIENT_SECRET_PREFIX, hash_secret
@@ -34,6 +41,7 @@ class Authenticator:
         self,
         *,
         api_keys: ApiKeyLookup,
+        clients: OAuthClientLookup,
         tokens: AccessTokens,
         external: ExternalIdP | None,
         admin_key: str | None,
@@ -50,6 +58,13 @@ class Authenticator:
             max_entries=max_cache_entries,
             clock=clock,
         )
+        self._clients = ClientStatus(
+            clients,
+            cache_ttl=cache_ttl,
+            negative_cache_ttl=negative_cache_ttl,
+            max_entries=max_cache_entries,
+            clock=clock,
+        )
         self._tokens = tokens
         self._external = external
         self._admin_hash = hash_secret(admin_key) if admin_key else None
@@ -58,7 +73,7 @@ class Authenticator:
     async def start(self) -> None:
         """Listen for invalidations from other instances (a background task; returns at once)."""
         if self._invalidation is not None:
-            await self._invalidation.start(self._keys.evict)
+            await self._invalidation.start(self._forget)
 
     async def close(self) -> None:
         """Stop listening and close the external provider's HTTP session."""
@@ -90,21 +105,26 @@ class Authenticator:
             "nor a JWT access token."
         )
 
-    async def invalidate(self, key_id: str) -> bool:
-        """Forget a key here and tell the other instances ("*": every key); False if they were not told."""
-        self._keys.evict(key_id)
+    async def invalidate(self, credential_id: str) -> bool:
+        """Forget an API key or OAuth client (by id; "*": every one) here and tell the other instances;
+        False if they were not told."""
+        self._forget(credential_id)
         if self._invalidation is None:
             return True
         try:
-            await self._invalidation.publish(key_id)
+            await self._invalidation.publish(credential_id)
         except Exception as exc:
-            logger.warning("could not tell other instances to forget API key %s: %s", key_id, exc)
+            logger.warning("could not tell other instances to forget credential %s: %s", credential_id, exc)
             return False
         return True
 
     def drain_last_used(self) -> dict[str, datetime]:
         """API key id -> last accepted, since the previous drain; write these in one batch."""
         return self._keys.drain_last_used()
+
+    def _forget(self, credential_id: str) -> None:
+        self._keys.evict(credential_id)
+        self._clients.evict(credential_id)
 
     @property
     def _caching(self) -> bool:
@@ -118,7 +138,9 @@ class Authenticator:
                 "The token was refused: it is malformed or has no `iss` claim.", code="invalid_token"
             )
         if issuer == self._tokens.issuer:
-            return await self._tokens.verify(token)
+            principal = await self._tokens.verify(token)
+            await self._clients.require_active(principal.id, use_cache=self._caching)
+            return principal
         if self._external is not None and issuer == self._external.issuer:
             return await self._external.verify(token)
         raise AuthenticationError(

@@ -1,4 +1,4 @@
-"""Tell every instance to forget a cached credential: a Redis pub/sub channel carrying key ids ("*" = all).
+"""Tell every instance to forget a cached credential: a Redis pub/sub channel carrying ids ("*" = all).
 
 The subscriber reconnects with capped exponential backoff and never raises into the app. Messages sent while
 it was disconnected are lost, so after every (re)subscription it delivers "*": drop everything cached.

@@ -39,6 +39,9 @@ class TTLCache(Generic[K, V]):
             del self._entries[next(iter(self._entries))]
         self._entries[key] = (self._clock() + ttl, value)
 
+    def discard(self, key: K) -> None:
+        self._entries.pop(key, None)
+
     def evict_where(self, doomed: Callable[[V], bool]) -> None:
         for key in [key for key, (_, value) in self._entries.items() if doomed(value)]:
             del self._entries[key]

@@ -34,7 +34,7 @@ T = TypeVar("T")
 
 
 class Invalidates(Protocol):
-    async def invalidate(self, key_id: str) -> bool: ...
+    async def invalidate(self, credential_id: str) -> bool: ...
 
 
 def _role(name: str) -> Role:
@@ -168,6 +168,7 @@ class AdminService:
             client = await OAuthClientRepository(session).revoke(client_id)
             self._found(client, "OAuth client", client_id)
             await self._audit(session, actor, "oauth_client.revoke", "oauth_client", client_id, {})
+        await self._invalidation.invalidate(client_id)  # its access tokens stop working everywhere
         return client_info(self._found(client, "OAuth client", client_id))
 
     @staticmethod
@@ -211,5 +212,5 @@ async def create_key_offline(
 
 
 class _NoCache:
-    async def invalidate(self, key_id: str) -> bool:
+    async def invalidate(self, credential_id: str) -> bool:
         return True

@@ -40,12 +40,14 @@ class Identity:
         self.settings = settings
         self.db = Database(settings.database_url)
         self._api_keys = ApiKeysInDatabase(self.db)
+        clients = OAuthClientsInDatabase(self.db)
         self.key_ring = KeyRing(SigningKeysInDatabase(self.db))
         self.tokens = AccessTokens(self.key_ring, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
         self._external = ExternalIdP(settings.oidc) if settings.oidc else None
         admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
         self.authenticator = Authenticator(
             api_keys=self._api_keys,
+            clients=clients,
             tokens=self.tokens,
             external=self._external,
             admin_key=admin_key,
@@ -53,7 +55,7 @@ class Identity:
             invalidation=RedisInvalidation(settings.redis_url) if settings.redis_url else None,
         )
         self.grant = ClientCredentialsGrant(
-            clients=OAuthClientsInDatabase(self.db),
+            clients=clients,
             tokens=self.tokens,
             ttl_seconds=settings.access_token_ttl_seconds,
         )
