@@ -8,13 +8,14 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from llmapi.backends.base import ChatPrompt, GenerationChunk, ModelCard, Prompt
 from llmapi.backends.local import loader
 from llmapi.backends.local.builtin import BUILTIN_NOTICE
+from llmapi.backends.local.token_floor import TokenFloor
 from llmapi.config import ConfigError, EngineSettings, ModelSpec
 from llmapi.engine.async_engine import AsyncEngine
 from llmapi.engine.engine_stats import EngineStats
@@ -32,6 +33,12 @@ from llmapi.observability.engine_metrics import ModelMetrics
 logger = logging.getLogger(__name__)
 
 LoadCausalLM = Callable[[str, torch.dtype], tuple[Any, Any]]
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+OFF_LOOP_CHARS = 2048
+"""A prompt longer than this is rendered and tokenized in a worker thread (the tokenizer lets go of the
+interpreter lock while it works): 2,048 characters take it about 1 ms, 700,000 about a second."""
 
 
 class LocalTextBackend:
@@ -57,6 +64,7 @@ class LocalTextBackend:
         self._created = int(time.time())
         self._context_length: int | None = None
         self._tokenizer: Any = None
+        self._token_floor = TokenFloor(None)
         self._engine: AsyncEngine | None = None
 
     @property
@@ -81,6 +89,7 @@ class LocalTextBackend:
         if self._source.startswith("builtin:"):
             logger.warning(BUILTIN_NOTICE)
         engine, tokenizer = await asyncio.to_thread(self._build_engine)
+        self._token_floor = await asyncio.to_thread(TokenFloor.of, tokenizer)
         self._tokenizer = tokenizer
         self._context_length = engine.max_model_len
         self._engine = AsyncEngine(engine, max_waiting=self._settings.max_waiting)
@@ -99,8 +108,8 @@ class LocalTextBackend:
     async def generate(self, prompt: Prompt, params: SamplingParams) -> AsyncIterator[GenerationChunk]:
         if self._engine is None or self._context_length is None:
             raise ServiceUnavailableError(f"The model '{self._spec.id}' is not running; retry in a moment.")
-        token_ids = self._encode(prompt)
         param = _param(prompt)
+        token_ids = await self._tokenize(prompt, self._context_length)
         if len(token_ids) >= self._context_length:  # refused here, before it waits in the engine's queue
             raise _context_length_exceeded(len(token_ids), self._context_length, param)
         # The engine ends the generation where the context ends ("length"): max_tokens needs no clamping here.
@@ -143,23 +152,40 @@ class LocalTextBackend:
         )
         return engine, tokenizer
 
-    def _encode(self, prompt: Prompt) -> list[int]:
-        tokenizer = self.tokenizer
+    async def _tokenize(self, prompt: Prompt, context_length: int) -> list[int]:
+        """The prompt's token ids. A long prompt is rendered and encoded off the event loop; one that cannot
+        fit the context whatever its tokens is refused before it is encoded."""
         if isinstance(prompt, ChatPrompt):
-            token_ids = tokenizer.encode(self._render_chat(prompt), add_special_tokens=False)
+            chars = sum(len(message.content) for message in prompt.messages)
+            text = await _off_loop_past(OFF_LOOP_CHARS, chars, self._render_chat, prompt)
         elif prompt.token_ids is not None:
-            token_ids = list(prompt.token_ids)
-            if any(not 0 <= t < len(tokenizer) for t in token_ids):
-                raise InvalidRequestError(
-                    f"prompt token ids must be between 0 and {len(tokenizer) - 1} for this model.",
-                    param="prompt",
-                )
+            return self._checked_token_ids(prompt.token_ids, context_length)
         else:
-            token_ids = tokenizer.encode(prompt.text or "", add_special_tokens=False)
-        if not token_ids:
-            start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
-            token_ids = [start]
-        return [int(t) for t in token_ids]
+            text = prompt.text or ""
+        fewest = self._token_floor.tokens_at_least(text)
+        if fewest >= context_length:
+            raise _context_length_exceeded(fewest, context_length, _param(prompt), at_least=True)
+        token_ids = await _off_loop_past(OFF_LOOP_CHARS, len(text), self._encode, text)
+        return token_ids or [self._start_token()]
+
+    def _encode(self, text: str) -> list[int]:
+        return [int(t) for t in self.tokenizer.encode(text, add_special_tokens=False)]
+
+    def _start_token(self) -> int:
+        """What an empty prompt starts from."""
+        tokenizer = self.tokenizer
+        start = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+        return int(start)
+
+    def _checked_token_ids(self, token_ids: tuple[int, ...], context_length: int) -> list[int]:
+        if len(token_ids) >= context_length:  # before the ids are looked at one by one
+            raise _context_length_exceeded(len(token_ids), context_length, "prompt")
+        vocabulary = len(self.tokenizer)
+        if any(not 0 <= t < vocabulary for t in token_ids):
+            raise InvalidRequestError(
+                f"prompt token ids must be between 0 and {vocabulary - 1} for this model.", param="prompt"
+            )
+        return list(token_ids) or [self._start_token()]
 
     def _render_chat(self, prompt: ChatPrompt) -> str:
         if not getattr(self.tokenizer, "chat_template", None):
@@ -193,11 +219,19 @@ def _told_to_clients(param: str) -> Iterator[None]:
         raise _context_length_exceeded(exc.prompt_tokens, exc.max_model_len, param) from exc
 
 
+async def _off_loop_past(threshold: int, size: int, work: Callable[[In], Out], argument: In) -> Out:
+    """`work(argument)`, in a worker thread when `size` is past `threshold` (a thread costs about 0.1 ms)."""
+    if size > threshold:
+        return await asyncio.to_thread(work, argument)
+    return work(argument)
+
+
 def _context_length_exceeded(
-    prompt_tokens: int, context_length: int, param: str
+    prompt_tokens: int, context_length: int, param: str, *, at_least: bool = False
 ) -> ContextLengthExceededError:
+    has = f"at least {prompt_tokens}" if at_least else str(prompt_tokens)
     return ContextLengthExceededError(
         f"This model's maximum context length is {context_length} tokens, but the {param} has "
-        f"{prompt_tokens} tokens, leaving no room to generate. Shorten the {param}.",
+        f"{has} tokens, leaving no room to generate. Shorten the {param}.",
         param=param,
     )
