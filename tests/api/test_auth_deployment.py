@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 import time
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.api.keys import bearer
 from tests.real_services import two_instances_on_shared_services
 from tests.servers import ADMIN_HEADERS, RunningServer, llmapi_server
 
@@ -93,6 +96,28 @@ def test_a_client_revoked_on_one_instance_has_its_tokens_refused_by_the_other_wi
             "the other instance still accepts the revoked client's token"
         )
         time.sleep(0.02)
+
+
+def test_a_signing_key_retired_on_one_instance_stops_verifying_on_the_other_within_a_second(
+    two_instances: tuple[RunningServer, RunningServer],
+) -> None:
+    first, second = two_instances
+    _, old = _client_token(first, scopes=["models:read"])
+    headers = {"Authorization": f"Bearer {old}"}
+    assert httpx.get(f"{second.base_url}/v1/models", headers=headers).status_code == 200
+    rotated = httpx.post(
+        f"{first.base_url}/v1/admin/signing-keys/rotate",
+        json={"retire_previous": True},
+        headers=ADMIN_HEADERS,
+    )
+    assert rotated.status_code == 200, rotated.text
+    rotated_at = time.monotonic()
+    while httpx.get(f"{second.base_url}/v1/models", headers=headers).status_code != 401:
+        assert time.monotonic() - rotated_at < 1.0, "the other instance still accepts the retired key's token"
+        time.sleep(0.02)
+    _, new = _client_token(second, scopes=["models:read"])  # the other instance signs with the new key
+    assert json.loads(base64.urlsafe_b64decode(new.split(".")[0] + "=="))["kid"] == rotated.json()["kid"]
+    assert httpx.get(f"{first.base_url}/v1/models", headers=bearer(new)).status_code == 200
 
 
 def test_first_start_without_an_admin_prints_one_key_once(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ import pytest
 from tests.api.inprocess import InProcess, in_process
 from tests.servers import ADMIN_HEADERS
 
+from llmapi.auth.access_tokens import AccessTokens
+
 
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[InProcess]:
@@ -71,3 +73,53 @@ async def test_revoking_a_client_refuses_its_tokens_at_once(stack: InProcess) ->
     assert refused.status_code == 401
     assert "revoked" in refused.json()["error"]["message"]
     assert token not in refused.text
+
+
+async def kids_published(stack: InProcess) -> set[str]:
+    return {jwk["kid"] for jwk in (await stack.client.get("/.well-known/jwks.json")).json()["keys"]}
+
+
+async def test_rotating_with_retire_previous_refuses_the_old_keys_tokens_at_once(stack: InProcess) -> None:
+    client = await new_client(stack, scopes=["models:read"])
+    old = await token_for(stack, client)
+    assert (await stack.client.get("/v1/me", headers=bearer(old))).status_code == 200
+    rotated = await stack.client.post(
+        "/v1/admin/signing-keys/rotate", json={"retire_previous": True}, headers=ADMIN_HEADERS
+    )
+    assert rotated.status_code == 200, rotated.text
+    refused = await stack.client.get("/v1/me", headers=bearer(old))
+    assert refused.status_code == 401
+    assert "retired" in refused.json()["error"]["message"]
+    new = await token_for(stack, client)
+    assert (await stack.client.get("/v1/me", headers=bearer(new))).status_code == 200
+    assert await kids_published(stack) == {rotated.json()["kid"]}
+
+
+async def test_rotating_without_a_body_keeps_the_old_keys_tokens(stack: InProcess) -> None:
+    client = await new_client(stack, scopes=["models:read"])
+    old = await token_for(stack, client)
+    kids_before = await kids_published(stack)
+    rotated = await stack.client.post("/v1/admin/signing-keys/rotate", headers=ADMIN_HEADERS)
+    assert rotated.status_code == 200, rotated.text
+    assert (await stack.client.get("/v1/me", headers=bearer(old))).status_code == 200
+    assert await kids_published(stack) == kids_before | {rotated.json()["kid"]}
+
+
+async def test_a_token_living_longer_than_the_configured_ttl_is_refused_though_signed_by_our_key(
+    stack: InProcess,
+) -> None:
+    client = await new_client(stack, scopes=["models:read"])
+    settings, identity = stack.app.state.settings, stack.app.state.identity
+    ours = AccessTokens(identity.key_ring, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+
+    def minted(ttl_seconds: int) -> str:
+        issued = ours.issue(
+            subject=client["client_id"], scopes=["models:read"], role="service", ttl_seconds=ttl_seconds
+        )
+        return issued.token
+
+    year = await stack.client.get("/v1/me", headers=bearer(minted(365 * 86_400)))
+    assert year.status_code == 401
+    assert "lifetime" in year.json()["error"]["message"]
+    configured = minted(settings.access_token_ttl_seconds)
+    assert (await stack.client.get("/v1/me", headers=bearer(configured))).status_code == 200

@@ -51,6 +51,9 @@ class MemorySigningKeyStore:
     async def retire(self, kid: str) -> None:
         self.keys[kid].retired_at = datetime.now(UTC)
 
+    async def delete(self, kid: str) -> None:
+        self.keys.pop(kid, None)
+
 
 @dataclass
 class StoredApiKey:

@@ -123,3 +123,25 @@ async def test_a_rotation_on_another_instance_is_picked_up_on_an_unknown_kid(
     after = other.issue(subject="c", scopes=["chat"], role="service", ttl_seconds=60).token
     assert (await tokens.verify(after)).id == "c"  # unknown kid -> refresh here
     assert (await other.verify(before)).id == "c"  # the retired key still verifies
+
+
+async def test_a_token_living_longer_than_this_server_issues_is_refused(key_ring: KeyRing) -> None:
+    tokens = AccessTokens(key_ring, issuer=ISSUER, audience=AUDIENCE, max_lifetime_seconds=3600)
+    year = tokens.issue(subject="c", scopes=["chat"], role="service", ttl_seconds=365 * 86_400).token
+    error = await refused(tokens, year)
+    assert ("lifetime" in error.message, error.code) == (True, "invalid_token")
+    hour = tokens.issue(subject="c", scopes=["chat"], role="service", ttl_seconds=3600).token
+    assert (await tokens.verify(hour)).id == "c"
+
+
+async def test_a_token_signed_by_a_withdrawn_key_is_refused_without_waiting(
+    key_ring: KeyRing, tokens: AccessTokens
+) -> None:
+    old = tokens.issue(subject="c", scopes=["chat"], role="service", ttl_seconds=60).token
+    await key_ring.rotate(retire_previous=True)
+    started = time.monotonic()
+    error = await refused(tokens, old)
+    assert "retired" in error.message
+    assert time.monotonic() - started < 0.5  # no reload of the key ring is waited for
+    new = tokens.issue(subject="c", scopes=["chat"], role="service", ttl_seconds=60).token
+    assert (await tokens.verify(new)).id == "c"

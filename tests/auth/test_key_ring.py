@@ -94,3 +94,23 @@ async def test_other_algorithms(algorithm: str) -> None:
     public = ring.public_key(key.kid)
     assert public is not None
     assert jwt.decode(token, public, algorithms=[algorithm])["sub"] == "x"
+
+
+async def test_rotate_retiring_the_previous_key_withdraws_it_at_once(
+    signing_store: MemorySigningKeyStore,
+) -> None:
+    ring, elsewhere = KeyRing(signing_store), KeyRing(signing_store)
+    await ring.load()
+    await elsewhere.load()
+    old = ring.current()
+    new = await ring.rotate(retire_previous=True)
+    assert set(signing_store.keys) == {new.kid}  # the private key is gone with it
+    assert ring.public_key(old.kid) is None
+    assert ring.was_withdrawn(old.kid)
+    assert [jwk["kid"] for jwk in ring.jwks()["keys"]] == [new.kid]
+    assert elsewhere.public_key(old.kid) is not None  # until it hears of the rotation
+    elsewhere.reload_soon()
+    await elsewhere.settled()
+    assert (elsewhere.current().kid, elsewhere.public_key(old.kid)) == (new.kid, None)
+    assert elsewhere.was_withdrawn(old.kid)
+    assert not elsewhere.was_withdrawn(new.kid)

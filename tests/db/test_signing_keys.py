@@ -69,3 +69,14 @@ async def test_delete_retired_before_removes_only_old_retired_keys(database: Dat
 
     assert deleted == ["old"]
     assert remaining == {"recent", "active"}
+
+
+async def test_delete_removes_one_key_at_once(database: Database) -> None:
+    for kid in ("leaked", "kept"):
+        await _add(database, kid)
+    async with database.session() as session:
+        repository = SigningKeyRepository(session)
+        assert await repository.delete("leaked")
+        assert not await repository.delete("nope")
+    async with database.session() as session:
+        assert [key.kid for key in await SigningKeyRepository(session).published()] == ["kept"]

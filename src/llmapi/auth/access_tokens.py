@@ -1,4 +1,9 @@
-"""This server's own access tokens (RFC 9068 JWTs): issued for OAuth clients, verified on every request."""
+"""This server's own access tokens (RFC 9068 JWTs): issued for OAuth clients, verified on every request.
+
+A token must not claim to live (`exp - iat`) longer than this server issues tokens for, plus the leeway:
+a longer-lived one, even signed by our key (a key that leaked, or an issuer that was misconfigured once),
+is refused rather than trusted for a year.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ logger = logging.getLogger(__name__)
 TOKEN_TYPE = "at+jwt"
 _WHAT = "access token"
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
+LONGEST_LIFETIME_S = 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,18 +48,28 @@ class AccessTokens:
         *,
         issuer: str,
         audience: str,
+        max_lifetime_seconds: int = LONGEST_LIFETIME_S,
         leeway_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._keys = keys
         self._issuer = issuer
         self._audience = audience
+        self._max_lifetime = max_lifetime_seconds
         self._leeway = leeway_seconds
         self._clock = clock
 
     @property
     def issuer(self) -> str:
         return self._issuer
+
+    def reload_keys_soon(self) -> None:
+        """The signing keys changed elsewhere: reload them now, in the background."""
+        self._keys.reload_soon()
+
+    async def settled(self) -> None:
+        """Wait for a reload of the signing keys in progress, so that `issue` signs with the newest."""
+        await self._keys.settled()
 
     def issue(self, *, subject: str, scopes: Iterable[str], role: Role, ttl_seconds: int) -> IssuedToken:
         """Sign a token with the current key. Raises ScopeError for scopes the role does not grant."""
@@ -103,11 +119,18 @@ class AccessTokens:
             )
         except jwt.PyJWTError as exc:
             raise refusal(exc, what=_WHAT) from None
+        lifetime = claims["exp"] - claims["iat"]
+        if lifetime > self._max_lifetime + self._leeway:
+            raise AuthenticationError(
+                f"The access token was refused: its lifetime ({lifetime} s from `iat` to `exp`) is longer "
+                f"than this server issues ({self._max_lifetime} s); request a new token.",
+                code="invalid_token",
+            )
         return _principal(claims)
 
     async def _public_key(self, kid: str) -> jwt.PyJWK:
         key = self._keys.public_key(kid)
-        if key is None:
+        if key is None and not self._keys.was_withdrawn(kid):
             try:
                 await self._keys.refresh()
             except Exception as exc:
@@ -116,6 +139,10 @@ class AccessTokens:
                     "The server cannot load its token signing keys; retry."
                 ) from None
             key = self._keys.public_key(kid)
+        if key is None and self._keys.was_withdrawn(kid):
+            raise AuthenticationError(
+                "The access token was refused: the key that signed it was retired; request a new token."
+            )
         if key is None:
             raise AuthenticationError(
                 "The access token was refused: it is signed by a key this server does not know "

@@ -17,7 +17,7 @@ from llmapi.auth.access_tokens import AccessTokens
 from llmapi.auth.api_keys import ApiKeyLookup, ApiKeyResolver
 from llmapi.auth.client_status import ClientStatus
 from llmapi.auth.external_idp import ExternalIdP
-from llmapi.auth.invalidation import Invalidation
+from llmapi.auth.invalidation import EVERYTHING, SIGNING_KEYS, Invalidation
 from llmapi.auth.jwt_inspect import looks_like_jwt, unverified_issuer
 from llmapi.auth.oauth import OAuthClientLookup
 from llmapi.auth.principal import Principal
@@ -109,22 +109,33 @@ class Authenticator:
         """Forget an API key or OAuth client (by id; "*": every one) here and tell the other instances;
         False if they were not told."""
         self._forget(credential_id)
-        if self._invalidation is None:
-            return True
-        try:
-            await self._invalidation.publish(credential_id)
-        except Exception as exc:
-            logger.warning("could not tell other instances to forget credential %s: %s", credential_id, exc)
-            return False
-        return True
+        return await self._publish(credential_id)
+
+    async def announce_signing_keys(self) -> bool:
+        """Tell the other instances to reload the signing keys now (after a rotation); False if not told."""
+        return await self._publish(SIGNING_KEYS)
 
     def drain_last_used(self) -> dict[str, datetime]:
         """API key id -> last accepted, since the previous drain; write these in one batch."""
         return self._keys.drain_last_used()
 
-    def _forget(self, credential_id: str) -> None:
-        self._keys.evict(credential_id)
-        self._clients.evict(credential_id)
+    async def _publish(self, message: str) -> bool:
+        if self._invalidation is None:
+            return True
+        try:
+            await self._invalidation.publish(message)
+        except Exception as exc:
+            logger.warning("could not tell the other instances (%s): %s", message, exc)
+            return False
+        return True
+
+    def _forget(self, message: str) -> None:
+        """One message of the invalidation channel: an id, "*" (everything) or SIGNING_KEYS."""
+        if message in (EVERYTHING, SIGNING_KEYS):
+            self._tokens.reload_keys_soon()  # after "*", a rotation may have been missed
+        if message != SIGNING_KEYS:
+            self._keys.evict(message)
+            self._clients.evict(message)
 
     @property
     def _caching(self) -> bool:

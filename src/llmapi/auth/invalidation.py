@@ -1,4 +1,5 @@
-"""Tell every instance to forget a cached credential: a Redis pub/sub channel carrying ids ("*" = all).
+"""Tell every instance to forget a cached credential: a Redis pub/sub channel carrying ids ("*" = all),
+and `SIGNING_KEYS` (reload the signing keys now: a rotation).
 
 The subscriber reconnects with capped exponential backoff and never raises into the app. Messages sent while
 it was disconnected are lost, so after every (re)subscription it delivers "*": drop everything cached.
@@ -21,6 +22,7 @@ from redis.backoff import NoBackoff
 logger = logging.getLogger(__name__)
 
 EVERYTHING = "*"
+SIGNING_KEYS = "signing-keys"  # not an id: reload the signing keys (a rotation)
 DEFAULT_CHANNEL = "llmapi:auth:invalidate"
 
 

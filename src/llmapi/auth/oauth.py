@@ -87,6 +87,7 @@ class ClientCredentialsGrant:
         granted = allowed if not scope or not scope.split() else _narrowed(scope, allowed)
         if not granted:
             raise OAuthError("invalid_scope", "The client holds no scope, so no token can be issued for it.")
+        await self._tokens.settled()  # never sign with a key that a rotation being loaded retires
         return self._tokens.issue(subject=client.id, scopes=granted, role=role, ttl_seconds=self._ttl_seconds)
 
 

@@ -81,6 +81,21 @@ class ClientList(BaseModel):
     data: list[ClientInfo]
 
 
+class RotateSigningKeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    retire_previous: bool = Field(
+        default=False,
+        description="Delete the previous keys at once: the tokens they signed stop verifying (a key leaked). "
+        "Otherwise they verify until the tokens they signed expire.",
+    )
+
+
+class RotatedSigningKey(BaseModel):
+    kid: str = Field(description="The key that signs new tokens from now on.")
+    retired_previous: bool
+
+
 class Me(BaseModel):
     object: Literal["principal"] = "principal"
     id: str

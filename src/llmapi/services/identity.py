@@ -42,7 +42,12 @@ class Identity:
         self._api_keys = ApiKeysInDatabase(self.db)
         clients = OAuthClientsInDatabase(self.db)
         self.key_ring = KeyRing(SigningKeysInDatabase(self.db))
-        self.tokens = AccessTokens(self.key_ring, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+        self.tokens = AccessTokens(
+            self.key_ring,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            max_lifetime_seconds=settings.access_token_ttl_seconds,
+        )
         self._external = ExternalIdP(settings.oidc) if settings.oidc else None
         admin_key = settings.admin_key.get_secret_value() if settings.admin_key else None
         self.authenticator = Authenticator(
@@ -102,12 +107,18 @@ class Identity:
             ],
         )
 
-    async def rotate_signing_key(self, *, actor: Principal) -> str:
-        key = await self.key_ring.rotate()
+    async def rotate_signing_key(self, *, actor: Principal, retire_previous: bool = False) -> str:
+        """A new signing key; with `retire_previous`, the old keys' tokens stop verifying everywhere."""
+        key = await self.key_ring.rotate(retire_previous=retire_previous)
         async with self.db.session() as session:
             await AuditLog(session).record(
-                actor_id=actor.id, action="signing_key.rotate", target_type="signing_key", target_id=key.kid
+                actor_id=actor.id,
+                action="signing_key.rotate",
+                target_type="signing_key",
+                target_id=key.kid,
+                details={"retire_previous": retire_previous},
             )
+        await self.authenticator.announce_signing_keys()
         return key.kid
 
     async def _bootstrap_admin(self) -> None:

@@ -84,3 +84,7 @@ class SigningKeysInDatabase:
     async def retire(self, kid: str) -> None:
         async with self._db.session() as session:
             await SigningKeyRepository(session).retire(kid)
+
+    async def delete(self, kid: str) -> None:
+        async with self._db.session() as session:
+            await SigningKeyRepository(session).delete(kid)

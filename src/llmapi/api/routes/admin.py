@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from llmapi.api.deps import IdentityDep
 from llmapi.api.responses import json_response
@@ -19,6 +19,8 @@ from llmapi.protocol.admin import (
     CreateKeyRequest,
     KeyInfo,
     KeyList,
+    RotatedSigningKey,
+    RotateSigningKeyRequest,
     UpdateKeyRequest,
 )
 
@@ -77,8 +79,13 @@ async def revoke_client(client_id: str, identity: IdentityDep, actor: PrincipalD
 
 
 @router.post(
-    "/signing-keys/rotate", summary="Sign new tokens with a new key; tokens already issued stay valid"
+    "/signing-keys/rotate",
+    response_model=RotatedSigningKey,
+    summary="Sign new tokens with a new key; the old keys' tokens stay valid unless retire_previous",
 )
-async def rotate_signing_key(identity: IdentityDep, actor: PrincipalDep) -> JSONResponse:
-    kid = await identity.rotate_signing_key(actor=actor)
-    return JSONResponse({"kid": kid})
+async def rotate_signing_key(
+    identity: IdentityDep, actor: PrincipalDep, body: RotateSigningKeyRequest | None = None
+) -> Response:
+    retire = body is not None and body.retire_previous
+    kid = await identity.rotate_signing_key(actor=actor, retire_previous=retire)
+    return json_response(RotatedSigningKey(kid=kid, retired_previous=retire))

@@ -50,6 +50,13 @@ class SigningKeyRepository:
             await self._session.flush()
         return key
 
+    async def delete(self, kid: str) -> bool:
+        """Delete one key at once, private half included: its tokens stop verifying. False if none."""
+        deleted = await self._session.scalars(
+            delete(SigningKey).where(SigningKey.kid == kid).returning(SigningKey.kid)
+        )
+        return deleted.first() is not None
+
     async def delete_retired_before(self, cutoff: datetime) -> builtins.list[str]:
         """Delete keys retired before `cutoff` (e.g. now minus the longest token lifetime); their kids."""
         statement = (
