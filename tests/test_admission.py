@@ -109,3 +109,15 @@ async def test_the_instance_guard_sheds_load_and_frees_slots_on_settle() -> None
     await first.settle(1)
 
     await gate.admit(principal("admin"), model=None, tokens=1)
+
+
+@pytest.mark.parametrize(("failed", "charged"), [(False, 5), (True, 60)])
+async def test_a_failed_request_is_charged_at_least_its_prompt_estimate(failed: bool, charged: int) -> None:
+    gate = gatekeeper()
+    caller = principal(tokens_per_day=100)
+    first = await gate.admit(caller, model=None, tokens=90, prompt_tokens=60)
+    await first.settle(5, failed=failed)
+
+    await gate.admit(caller, model=None, tokens=100 - charged)
+    with pytest.raises(QuotaExceededError):
+        await gate.admit(caller, model=None, tokens=1)

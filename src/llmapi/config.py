@@ -197,6 +197,33 @@ class CacheSettings(BaseModel):
     )
 
 
+class ServerSettings(BaseModel):
+    """How long a client may take and how much it may send before a request is the app's, and how many
+    connections one instance holds. Behind a load balancer: keep-alive longer than the balancer's idle
+    timeout, the others shorter than its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0.0, le=300.0, description="A request head not whole by then gets 408."
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0.0, le=3600.0, description="A body not whole this long after its head gets 408."
+    )
+    keep_alive_timeout_seconds: int = Field(
+        default=5, ge=1, le=3600, description="An idle kept-alive connection is closed after this."
+    )
+    max_header_bytes: int = Field(
+        default=32 << 10,
+        ge=1_024,
+        le=1 << 20,
+        description="A request head (request line and headers) larger than this gets 431.",
+    )
+    max_connections: int = Field(
+        default=1_024, ge=1, le=1_000_000, description="Requests past this many open connections get 503."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LLMAPI_", env_nested_delimiter="__", extra="ignore", validate_default=True
@@ -228,6 +255,7 @@ class Settings(BaseSettings):
     oidc: OIDCSettings | None = None
     limits: LimitSettings = Field(default_factory=lambda: LimitSettings.model_validate({}))
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from llmapi.auth.principal import Principal
 from llmapi.auth.scopes import ROLE_SCOPES
+from llmapi.backends.base import GenerationChunk, Prompt
 from llmapi.cache.memory_store import MemoryCacheStore
 from llmapi.config import CacheSettings
+from llmapi.engine.sampling_params import SamplingParams
 from llmapi.observability.gateway_metrics import GatewayMetrics
 from llmapi.observability.metrics import new_metrics_registry
 from llmapi.protocol.chat import ChatCompletionRequest
@@ -175,3 +178,33 @@ async def test_generate_text_whole_and_streamed_agree() -> None:
     assert whole.output == "".join(c.output for c in chunks) == "The capital of France is"
     assert whole.finish_reason == chunks[-1].finish_reason == "length"
     assert chunks[-1].usage == whole.usage
+
+
+class CountingTextBackend(ScriptedTextBackend):
+    """Counts in every piece, as the local engine does: the prompt and the tokens generated so far."""
+
+    async def generate(self, prompt: Prompt, params: SamplingParams) -> AsyncIterator[GenerationChunk]:
+        generated = 0
+        async for chunk in super().generate(prompt, params):
+            generated += 1
+            yield GenerationChunk(chunk.text, chunk.finish_reason, 4, generated)
+
+
+async def test_a_stream_left_early_counts_what_it_got_and_is_marked_cut_short() -> None:
+    generation = Generation(CountingTextBackend(), max_tokens=16)
+    stream = stream_chat_completion(request=chat(stream=True), generation=generation)
+    await anext(stream)  # the role
+    await anext(stream)  # the first word
+    await stream.aclose()  # type: ignore[attr-defined]
+
+    note = generation.meter.usage
+    assert (note.prompt_tokens, note.completion_tokens, note.cut_short) == (4, 1, True)
+
+
+async def test_a_stream_read_to_its_end_is_not_cut_short() -> None:
+    generation = Generation(CountingTextBackend(), max_tokens=16)
+
+    [c async for c in stream_chat_completion(request=chat(stream=True), generation=generation)]
+
+    note = generation.meter.usage
+    assert (note.prompt_tokens, note.completion_tokens, note.cut_short) == (4, 7, False)

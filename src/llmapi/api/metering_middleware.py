@@ -1,5 +1,6 @@
 """Once a `/v1` response is over (a stream: at its end, or when the client left), settle the request's
-admission with the tokens it really used and record its usage with the status it got. The response carries
+admission with the tokens it really used (a request that failed after admission: at least its prompts'
+estimate) and record its usage with the status it got. The response carries
 the `x-ratelimit-*` headers of its admission and `x-cache` where the cache could have answered it."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from llmapi.services.request_context import RequestContext
-from llmapi.services.usage import UsageEvent, UsageRecorder
+from llmapi.services.usage import UsageEvent, UsageNote, UsageRecorder
 
 CLIENT_CLOSED_REQUEST = 499
 
@@ -47,7 +48,8 @@ class MeteringMiddleware:
             if context.admission is not None:
                 note = context.usage
                 await context.admission.settle(
-                    0 if note.cached else note.prompt_tokens + note.completion_tokens
+                    0 if note.cached else note.prompt_tokens + note.completion_tokens,
+                    failed=_failed(status, note),
                 )
             self._record(scope, context, status or CLIENT_CLOSED_REQUEST, time.perf_counter() - start)
 
@@ -69,6 +71,12 @@ class MeteringMiddleware:
                 cached=note.cached,
             )
         )
+
+
+def _failed(status: int, note: UsageNote) -> bool:
+    """An admitted request failed when no answer came back whole: an error status, no response at all (the
+    client left first), or a stream cut short (it ended with an error event, or its client left)."""
+    return status == 0 or status >= 400 or note.cut_short
 
 
 def _endpoint(scope: Scope) -> str:

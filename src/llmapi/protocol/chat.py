@@ -83,7 +83,10 @@ class ChatCompletionRequest(SamplingFields):
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
 
     def token_estimate(self, max_tokens: int) -> int:
-        return sum(estimated_tokens(m.text()) for m in self.messages) + max_tokens * self.n
+        return self.prompt_token_estimate() + max_tokens * self.n
+
+    def prompt_token_estimate(self) -> int:
+        return sum(estimated_tokens(m.text()) for m in self.messages)
 
 
 class ChatCompletionMessage(BaseModel):

@@ -56,9 +56,10 @@ class CompletionRequest(SamplingFields):
         return self.max_tokens
 
     def token_estimate(self, max_tokens: int) -> int:
-        prompts = self.prompts()
-        prompt_tokens = sum(estimated_tokens(p) if isinstance(p, str) else len(p) for p in prompts)
-        return prompt_tokens + max_tokens * self.n * len(prompts)
+        return self.prompt_token_estimate() + max_tokens * self.n * len(self.prompts())
+
+    def prompt_token_estimate(self) -> int:
+        return sum(estimated_tokens(p) if isinstance(p, str) else len(p) for p in self.prompts())
 
     def prompts(self) -> list[str | tuple[int, ...]]:
         """The prompts as strings or token-id tuples, in request order."""

@@ -20,7 +20,10 @@ class GenerateTextRequest(SamplingFields):
         return self.max_tokens
 
     def token_estimate(self, max_tokens: int) -> int:
-        return estimated_tokens(self.prompt) + max_tokens
+        return self.prompt_token_estimate() + max_tokens
+
+    def prompt_token_estimate(self) -> int:
+        return estimated_tokens(self.prompt)
 
 
 class GenerateTextResponse(BaseModel):

@@ -47,16 +47,27 @@ class Admission:
     """One admitted request. `settle` once, when its response is over."""
 
     def __init__(
-        self, headers: dict[str, str], release: Callable[[int | None], Awaitable[None]] | None = None
+        self,
+        headers: dict[str, str],
+        release: Callable[[int | None], Awaitable[None]] | None = None,
+        *,
+        prompt_tokens: int = 0,
     ) -> None:
         self.headers = headers
         self._release = release
+        self._prompt_tokens = prompt_tokens
 
-    async def settle(self, tokens_used: int | None) -> None:
-        """`tokens_used` None keeps the reservation as charged (nothing is known of the real count)."""
+    async def settle(self, tokens_used: int | None, *, failed: bool = False) -> None:
+        """Correct the reservation to `tokens_used`; None keeps it as charged (nothing is known of the real
+        count). A request that `failed` after admission is charged at least the estimate of its prompts:
+        they were read and tokenized (and maybe prefilled) whether or not an answer came back, and a failure
+        that cost nothing would be work anyone could ask for without limit."""
         release, self._release = self._release, None
-        if release is not None:
-            await release(tokens_used)
+        if release is None:
+            return
+        if failed and tokens_used is not None:
+            tokens_used = max(tokens_used, self._prompt_tokens)
+        await release(tokens_used)
 
 
 class Gatekeeper:
@@ -78,8 +89,11 @@ class Gatekeeper:
         self._now = now
         self.inflight = 0
 
-    async def admit(self, principal: Principal, *, model: str | None, tokens: int) -> Admission:
-        """Charge the caller's limits for a request that may use up to `tokens`, or raise a 429 / 503."""
+    async def admit(
+        self, principal: Principal, *, model: str | None, tokens: int, prompt_tokens: int = 0
+    ) -> Admission:
+        """Charge the caller's limits for a request that may use up to `tokens`, or raise a 429 / 503.
+        `prompt_tokens` (the estimate of its prompts) is the least it is charged if it fails."""
         if self.inflight >= self._settings.max_inflight_requests:
             self._refused("overload")
             raise ServerOverloadedError(
@@ -89,7 +103,7 @@ class Gatekeeper:
         if plan is None:
             self.inflight += 1
             self._metrics.limit_decisions.labels("allowed", "none").inc()
-            return Admission({}, self._release_slot)
+            return Admission({}, self._release_slot, prompt_tokens=prompt_tokens)
         store, decision = await self._acquire(plan.check)
         headers = _rate_headers(plan, decision)
         if not decision.allowed:
@@ -108,7 +122,7 @@ class Gatekeeper:
             except RedisUnavailableError:
                 logger.debug("settling limits skipped: Redis is unavailable; the lease lapses on its own")
 
-        return Admission(headers, release)
+        return Admission(headers, release, prompt_tokens=prompt_tokens)
 
     async def _release_slot(self, _: int | None) -> None:
         self.inflight -= 1

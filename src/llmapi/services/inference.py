@@ -46,18 +46,27 @@ class Inference:
         backend = self.registry.text(request.model)
         max_tokens = request.requested_max_tokens() or self.default_max_tokens
         meter = await self._admit(
-            backend, request, tokens=request.token_estimate(max_tokens), kind=kind, max_tokens=max_tokens
+            backend,
+            request,
+            tokens=request.token_estimate(max_tokens),
+            prompt_tokens=request.prompt_token_estimate(),
+            kind=kind,
+            max_tokens=max_tokens,
         )
         return Generation(backend, max_tokens=max_tokens, meter=meter)
 
     async def embedder(self, request: EmbeddingRequest) -> Embedder:
         backend = self.registry.embedding(request.model)
-        meter = await self._admit(backend, request, tokens=request.token_estimate(), kind="embeddings")
+        tokens = request.token_estimate()
+        meter = await self._admit(backend, request, tokens=tokens, prompt_tokens=tokens, kind="embeddings")
         return Embedder(backend, meter=meter)
 
     async def analyzer(self, request: SentimentRequest) -> Analyzer:
         backend = self.registry.sentiment(request.model)
-        return Analyzer(backend, meter=await self._admit(backend, request, tokens=request.token_estimate()))
+        tokens = request.token_estimate()
+        return Analyzer(
+            backend, meter=await self._admit(backend, request, tokens=tokens, prompt_tokens=tokens)
+        )
 
     async def _admit(
         self,
@@ -65,11 +74,15 @@ class Inference:
         request: BaseModel,
         *,
         tokens: int,
+        prompt_tokens: int,
         kind: Kind | None = None,
         max_tokens: int | None = None,
     ) -> Meter:
+        """`tokens` is reserved; `prompt_tokens` is the least charged if the request fails after this."""
         context, model = self.context, backend.card.id
-        context.admission = await self.gatekeeper.admit(self.principal, model=model, tokens=tokens)
+        context.admission = await self.gatekeeper.admit(
+            self.principal, model=model, tokens=tokens, prompt_tokens=prompt_tokens
+        )
         if kind is not None:
             context.cache = self.response_cache.lookup(
                 self.principal, kind, request, max_tokens=max_tokens, cache_control=self.cache_control

@@ -142,15 +142,24 @@ class Transcript:
         self._jobs = jobs
         self._parts: list[list[str]] = [[] for _ in jobs]
         self._ends: list[GenerationChunk | None] = [None] * len(jobs)
+        self._counts: list[tuple[int, int]] = [(0, 0)] * len(jobs)
+        self._prompt_tokens = self._completion_tokens = 0
 
     def add(self, index: int, piece: GenerationChunk) -> None:
         self._parts[index].append(piece.text)
         if piece.finish_reason:
             self._ends[index] = piece
+        if piece.prompt_tokens or piece.completion_tokens:
+            prompt_tokens = piece.prompt_tokens if self._jobs[index].choice == 0 else 0
+            counted_prompt, counted_completion = self._counts[index]
+            self._counts[index] = (prompt_tokens, piece.completion_tokens)
+            self._prompt_tokens += prompt_tokens - counted_prompt
+            self._completion_tokens += piece.completion_tokens - counted_completion
 
     def tokens(self) -> tuple[int, int]:
-        """Prompt and completion tokens of the sequences finished so far."""
-        return _tokens((job, end) for job, end in zip(self._jobs, self._ends, strict=True) if end is not None)
+        """Prompt and completion tokens so far, as each sequence's latest piece counted them (a backend that
+        counts only in a sequence's last piece: the finished sequences)."""
+        return self._prompt_tokens, self._completion_tokens
 
     def results(self) -> list[SequenceResult] | None:
         """The finished jobs' results; None while any job is unfinished."""
@@ -205,17 +214,20 @@ class Generation(MeteredBackend[TextGenerationBackend]):
 
     async def stream(self, jobs: Sequence[Job]) -> AsyncIterator[tuple[int, GenerationChunk]]:
         """Every job's chunks as `stream_all` gives them; a cached answer comes as one chunk a job. Usage
-        grows as sequences finish, so a client that leaves early is charged for what it got."""
+        grows as the pieces come, so a client that leaves early is charged for what it got, and the usage
+        note says the answer was cut short until its last piece is out."""
         if (cached := await self.meter.cached(GeneratedTexts)) is not None:
             for index, r in enumerate(cached.results):
                 yield index, GenerationChunk(r.text, r.finish_reason, r.prompt_tokens, r.completion_tokens)
             return
         transcript = Transcript(jobs)
+        self.meter.usage.cut_short = True  # until the last piece is out
         async with aclosing(stream_all(self.backend, jobs)) as pieces:
             async for index, piece in pieces:
                 transcript.add(index, piece)
-                if piece.finish_reason:
+                if piece.prompt_tokens or piece.completion_tokens:
                     self.meter.count(*transcript.tokens())
                 yield index, piece
+        self.meter.usage.cut_short = False
         if (results := transcript.results()) is not None:
             await self.meter.cache.put(GeneratedTexts.of(jobs, results))

@@ -23,6 +23,8 @@ class UsageNote:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached: bool = False
+    cut_short: bool = False
+    """The answer stopped before its end after it started: a stream that failed, or whose client left."""
 
     def count(self, *, model: str, prompt_tokens: int, completion_tokens: int = 0) -> None:
         self.model, self.prompt_tokens, self.completion_tokens = model, prompt_tokens, completion_tokens
