@@ -84,6 +84,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from llmapi.app import create_app
+    from llmapi.server.http_protocol import http_protocol
 
     logger.info(
         "serving %s on http://%s:%d", ", ".join(m.id for m in settings.models), settings.host, settings.port
@@ -92,6 +93,11 @@ def serve(args: argparse.Namespace) -> int:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        http=http_protocol(settings.server),
+        ws="none",  # no route speaks WebSocket: no upgrade is taken
+        limit_concurrency=settings.server.max_connections,
+        timeout_keep_alive=settings.server.keep_alive_timeout_seconds,
+        server_header=False,
         log_level=settings.log_level,
         log_config=None,
         timeout_graceful_shutdown=10,

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope
 
 from llmapi.errors import InvalidBodyError, PayloadTooLargeError, UnsupportedMediaTypeError
@@ -102,7 +102,7 @@ def _decode(codec: Codec, body: bytes, message: str | None, into: BodyField) -> 
 
 async def _read(receive: Receive, headers: Headers, limit: int) -> bytes:
     """The whole body, refused (413) as soon as it is known to be over `limit`: by its Content-Length, or
-    by what has arrived."""
+    by what has arrived. A client gone before the end (or cut off by the server) leaves no body to decode."""
     too_large = PayloadTooLargeError(
         f"The request body is larger than this server's limit of {limit:,} bytes."
     )
@@ -114,7 +114,7 @@ async def _read(receive: Receive, headers: Headers, limit: int) -> bytes:
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientDisconnect()
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -1,0 +1,1 @@
+"""The HTTP server under the app: uvicorn, with the connection limits it lacks."""
