@@ -118,7 +118,7 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
 
     # Outermost first. Request bodies are read later, by each route, once its caller is known.
     middleware = [
-        # The request's context and its x-request-id, on every response.
+        # The request's context; its x-request-id and the security headers, on every response.
         Middleware(RequestContextMiddleware),
         # When the response is over: settle the admission, record usage; limit and cache headers.
         Middleware(MeteringMiddleware, recorder=identity.usage),

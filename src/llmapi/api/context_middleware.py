@@ -1,5 +1,5 @@
-"""Every request gets its context, and every response its `x-request-id`: the client's own when it sent a
-sane one, else a new one."""
+"""Every request gets its context, and every response its `x-request-id` (the client's own when it sent a
+sane one, else a new one) and the security headers every answer carries (`api/security_headers.py`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from llmapi.api.security_headers import add_security_headers
 from llmapi.services.request_context import RequestContext
 
 HEADER = "x-request-id"
@@ -31,7 +32,9 @@ class RequestContextMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message)[HEADER] = context.request_id
+                headers = MutableHeaders(scope=message)
+                headers[HEADER] = context.request_id
+                add_security_headers(headers.raw)
             await send(message)
 
         await self.app(scope, receive, send_with_id)
