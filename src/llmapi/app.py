@@ -133,6 +133,8 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
         summary="An OpenAI-compatible API in front of language models.",
         lifespan=lifespan,
         middleware=middleware,
+        # Starlette builds a trailing-slash redirect from the request's Host; as OpenAI's, such paths are 404.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.registry = served

@@ -1,0 +1,43 @@
+"""What `create_app` exposes: no trailing-slash redirect (it was built from the request's Host)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from llmapi.backends.local.vader import VaderSentimentBackend
+from llmapi.config import ModelSpec
+from tests.api.inprocess import InProcess, in_process
+from tests.servers import ADMIN_HEADERS
+
+
+def vader() -> VaderSentimentBackend:
+    return VaderSentimentBackend(ModelSpec(id="vader", task="sentiment", backend="vader"))
+
+
+@pytest.fixture
+async def stack(tmp_path: Path) -> AsyncIterator[InProcess]:
+    async with in_process(tmp_path, vader()) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/health/live/"),
+        ("GET", "/v1/me/"),
+        ("POST", "/v1/analyze/sentiment/"),
+        ("GET", "/v1/models/"),
+    ],
+)
+async def test_a_trailing_slash_is_a_404_never_a_redirect_built_from_host(
+    stack: InProcess, method: str, path: str
+) -> None:
+    response = await stack.client.request(method, path, headers={**ADMIN_HEADERS, "Host": "evil.example"})
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] in {"unknown_route", "model_not_found"}
+    assert "location" not in response.headers
+    assert "evil.example" not in response.text
