@@ -54,6 +54,7 @@ def llmapi_server(
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "LLMAPI_ADMIN_KEY": ADMIN_KEY,
+        "LLMAPI_DOCS": "on",  # tests read the API description (off by default)
         "LLMAPI_DATABASE_URL": f"sqlite:///{log_dir / f'llmapi-{port}.db'}",
         **(env or {}),
     }

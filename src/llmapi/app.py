@@ -127,6 +127,7 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
         # An unexpected exception as a 500 in the OpenAI shape, so the layers above treat it as any answer.
         Middleware(UnexpectedErrorMiddleware),
     ]
+    docs = settings.docs == "on"
     app = FastAPI(
         title="llmapi",
         version=__version__,
@@ -135,6 +136,9 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
         middleware=middleware,
         # Starlette builds a trailing-slash redirect from the request's Host; as OpenAI's, such paths are 404.
         redirect_slashes=False,
+        openapi_url="/openapi.json" if docs else None,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
     )
     app.state.settings = settings
     app.state.registry = served

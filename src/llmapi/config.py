@@ -256,6 +256,9 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=lambda: LimitSettings.model_validate({}))
     cache: CacheSettings = Field(default_factory=CacheSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    docs: Literal["on", "off"] = Field(
+        default="off", description="on: serve /docs, /redoc and /openapi.json (the admin API included)."
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -76,16 +76,17 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, HTTPException):  # pragma: no cover
         raise exc
+    see_docs = f"; see {request.app.docs_url} for the API" if request.app.docs_url else ""
     if exc.status_code == 404:
         error: APIError = NotFoundError(
-            f"There is no route {request.method} {request.url.path}; see /docs for the API.",
-            code="unknown_route",
+            f"There is no route {request.method} {request.url.path}{see_docs}.", code="unknown_route"
         )
     elif exc.status_code == 405:
+        allowed = ", ".join(_allowed_methods(request))
         error = InvalidRequestError(
-            f"{request.method} is not allowed on {request.url.path}; see /docs for the methods it takes.",
+            f"{request.method} is not allowed on {request.url.path}; it takes {allowed}.",
             code="method_not_allowed",
-            headers={"Allow": ", ".join(_allowed_methods(request))},
+            headers={"Allow": allowed},
         )
     else:
         error = InvalidRequestError(str(exc.detail))
