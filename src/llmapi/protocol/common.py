@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -73,7 +74,9 @@ class RequestModel(BaseModel):
     @model_validator(mode="after")
     def _log_unknown_fields(self) -> RequestModel:
         if self.model_extra:
-            logger.info("ignoring unknown request fields: %s", sorted(self.model_extra))
+            # The names are the client's: a few of them, cut short, and how many there are.
+            named = [name[:64] for name in islice(self.model_extra, 5)]
+            logger.info("ignoring %d unknown request field(s), first: %s", len(self.model_extra), named)
         return self
 
 
