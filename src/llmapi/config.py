@@ -199,8 +199,8 @@ class CacheSettings(BaseModel):
 
 class ServerSettings(BaseModel):
     """How long a client may take and how much it may send before a request is the app's, and how many
-    connections one instance holds. Behind a load balancer: keep-alive longer than the balancer's idle
-    timeout, the others shorter than its own."""
+    connections one instance holds. Behind a load balancer (README): keep-alive longer than the balancer's
+    idle timeout; the balancer's own client timeouts and header limit at or below these."""
 
     model_config = ConfigDict(extra="forbid")
 
