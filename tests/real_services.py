@@ -21,6 +21,8 @@ from tests.servers import RunningServer, llmapi_server
 
 POSTGRES_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
+# A test-only secret key: instances on one PostgreSQL database need the same one (32+ characters).
+SECRET_KEY = "llmapi-test-secret-key-0123456789abcdef"
 
 
 def require_service(name: str, port: int) -> None:
@@ -124,10 +126,14 @@ def _free_port() -> int:
 def two_instances_on_shared_services(
     tmp_path_factory: pytest.TempPathFactory, models_yaml: str
 ) -> Iterator[tuple[RunningServer, RunningServer]]:
-    """Two `llmapi serve` processes on one new PostgreSQL schema and the shared Redis."""
+    """Two `llmapi serve` processes on one new PostgreSQL schema and the shared Redis, with one secret key."""
     redis_url = require_redis()
     with postgres_schema() as database_url:
-        env = {"LLMAPI_DATABASE_URL": database_url, "LLMAPI_REDIS_URL": redis_url}
+        env = {
+            "LLMAPI_DATABASE_URL": database_url,
+            "LLMAPI_REDIS_URL": redis_url,
+            "LLMAPI_SECRET_KEY": SECRET_KEY,
+        }
         directories = [tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")]
         for directory in directories:
             (directory / "models.yaml").write_text(models_yaml)

@@ -33,7 +33,7 @@ from llmapi.serialization.messages import ERROR, protobuf_messages
 from llmapi.serialization.negotiation import JSON, PROTOBUF, XML
 from llmapi.serialization.protobuf_codec import ProtobufCodec
 from llmapi.serialization.xml_codec import XMLCodec
-from tests.real_services import own_redis, postgres_schema
+from tests.real_services import SECRET_KEY, own_redis, postgres_schema
 from tests.servers import ADMIN_HEADERS, RunningServer, llmapi_server
 
 SEED = 20_240_601
@@ -145,6 +145,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSer
         env = {
             "LLMAPI_DATABASE_URL": database_url,
             "LLMAPI_REDIS_URL": redis.url,
+            "LLMAPI_SECRET_KEY": SECRET_KEY,
             "LLMAPI_DEFAULT_MAX_TOKENS": str(MAX_TOKENS),
         }
         with llmapi_server(directory, env=env) as running:

@@ -251,6 +251,20 @@ class Settings(BaseSettings):
     jwt_issuer: str = "llmapi"
     jwt_audience: str = "llmapi"
     access_token_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Encrypts the token signing keys in the database, 32+ characters; the same on every "
+        "instance. Required with PostgreSQL; with SQLite, a key file is made when unset.",
+    )
+    secret_key_previous: SecretStr | None = Field(
+        default=None,
+        description="The secret key before a rotation: it still decrypts, until a start re-encrypts.",
+    )
+    secret_key_file: Path | None = Field(
+        default=None,
+        description="The secret key's file when LLMAPI_SECRET_KEY is unset; default: beside the SQLite "
+        "database (llmapi.secret for llmapi.db), made with mode 0600 if missing.",
+    )
     auth_cache_ttl_seconds: float = Field(default=30.0, ge=0.0, le=3600.0)
     oidc: OIDCSettings | None = None
     limits: LimitSettings = Field(default_factory=lambda: LimitSettings.model_validate({}))
@@ -265,7 +279,9 @@ class Settings(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("admin_key", "redis_url", mode="before")
+    @field_validator(
+        "admin_key", "redis_url", "secret_key", "secret_key_previous", "secret_key_file", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
@@ -276,6 +292,15 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError(
                 "LLMAPI_ADMIN_KEY must be at least 32 characters; make one with `openssl rand -hex 32`"
+            )
+        return value
+
+    @field_validator("secret_key", "secret_key_previous")
+    @classmethod
+    def _strong_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "the secret key must be at least 32 characters; make one with `openssl rand -base64 48`"
             )
         return value
 

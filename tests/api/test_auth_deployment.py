@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 import sys
 import time
@@ -13,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.api.keys import bearer
-from tests.real_services import two_instances_on_shared_services
-from tests.servers import ADMIN_HEADERS, RunningServer, llmapi_server
+from tests.real_services import postgres_schema, two_instances_on_shared_services
+from tests.servers import ADMIN_HEADERS, RunningServer, free_port, llmapi_server
 
 SENTIMENT_ONLY = "models:\n  - {id: vader, task: sentiment, backend: vader}\n"
 
@@ -118,6 +119,23 @@ def test_a_signing_key_retired_on_one_instance_stops_verifying_on_the_other_with
     _, new = _client_token(second, scopes=["models:read"])  # the other instance signs with the new key
     assert json.loads(base64.urlsafe_b64decode(new.split(".")[0] + "=="))["kid"] == rotated.json()["kid"]
     assert httpx.get(f"{first.base_url}/v1/models", headers=bearer(new)).status_code == 200
+
+
+def test_postgresql_without_a_secret_key_refuses_to_start_and_says_why(tmp_path: Path) -> None:
+    with postgres_schema() as database_url:
+        env = {name: value for name, value in os.environ.items() if not name.startswith("LLMAPI_")}
+        env |= {"LLMAPI_DATABASE_URL": database_url, "LLMAPI_MODELS_FILE": str(_models(tmp_path))}
+        result = subprocess.run(
+            [sys.executable, "-m", "llmapi.cli", "serve", "--port", str(free_port())],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode == 2, result.stderr
+    assert "LLMAPI_SECRET_KEY is required with PostgreSQL" in result.stderr
+    assert "openssl rand" in result.stderr
 
 
 def test_first_start_without_an_admin_prints_one_key_once(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -123,3 +125,38 @@ async def test_a_token_living_longer_than_the_configured_ttl_is_refused_though_s
     assert "lifetime" in year.json()["error"]["message"]
     configured = minted(settings.access_token_ttl_seconds)
     assert (await stack.client.get("/v1/me", headers=bearer(configured))).status_code == 200
+
+
+def stored_private_keys(database: Path) -> list[str]:
+    with sqlite3.connect(database) as connection:
+        return [row[0] for row in connection.execute("SELECT private_key_pem FROM signing_keys")]
+
+
+async def test_signing_keys_are_encrypted_at_rest_with_a_secret_beside_the_database(stack: InProcess) -> None:
+    stored = stored_private_keys(stack.database)
+    assert stored and all(pem.startswith("fernet:") and "PRIVATE KEY" not in pem for pem in stored)
+    secret_file = stack.database.with_suffix(".secret")
+    for path in (stack.database, secret_file):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert secret_file.read_text().strip() not in stack.database.read_bytes().decode("latin-1")
+
+
+async def test_a_restart_signs_and_verifies_with_the_keys_it_stored(tmp_path: Path) -> None:
+    async with in_process(tmp_path) as first:
+        client = await new_client(first, scopes=["models:read"])
+        token = await token_for(first, client)
+    async with in_process(tmp_path) as again:  # the same key file beside the same database
+        assert (await again.client.get("/v1/me", headers=bearer(token))).status_code == 200
+
+
+async def test_the_secret_key_rotates_with_its_previous_one_for_one_start(tmp_path: Path) -> None:
+    old, new = "old-secret-key-" + "o" * 32, "new-secret-key-" + "n" * 32
+    async with in_process(tmp_path, secret_key=old) as first:
+        client = await new_client(first, scopes=["models:read"])
+        token = await token_for(first, client)
+    async with in_process(tmp_path, secret_key=new, secret_key_previous=old) as rotating:
+        assert (await rotating.client.get("/v1/me", headers=bearer(token))).status_code == 200
+    async with in_process(tmp_path, secret_key=new) as rotated:  # re-encrypted: the old one is not needed
+        assert (await rotated.client.get("/v1/me", headers=bearer(token))).status_code == 200
+        assert (await token_for(rotated, client)) != token
+    assert not (tmp_path / "llmapi.secret").exists()

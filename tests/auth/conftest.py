@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 import redis.asyncio as aioredis
-from tests.auth.doubles import MemorySigningKeyStore
+from tests.auth.doubles import ENCRYPTION, MemorySigningKeyStore
 
 from llmapi.auth.access_tokens import AccessTokens
 from llmapi.auth.key_ring import KeyRing
@@ -44,7 +44,7 @@ def signing_store() -> MemorySigningKeyStore:
 
 @pytest.fixture
 async def key_ring(signing_store: MemorySigningKeyStore) -> KeyRing:
-    ring = KeyRing(signing_store)
+    ring = KeyRing(signing_store, encryption=ENCRYPTION)
     await ring.load()
     return ring
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from llmapi.auth.key_encryption import KeyEncryption
 from llmapi.auth.secrets import CLIENT_SECRET_PREFIX, hash_secret, new_secret
 from llmapi.types import RateLimits
+
+# The secret key that encrypts the signing keys of these tests at rest.
+ENCRYPTION = KeyEncryption(secrets.token_urlsafe(32))
 
 
 @dataclass
@@ -53,6 +59,13 @@ class MemorySigningKeyStore:
 
     async def delete(self, kid: str) -> None:
         self.keys.pop(kid, None)
+
+    async def reencrypt(self, resealed: Callable[[str], str | None]) -> int:
+        replaced = {kid: resealed(key.private_key_pem) for kid, key in self.keys.items()}
+        for kid, pem in replaced.items():
+            if pem is not None:
+                self.keys[kid].private_key_pem = pem
+        return sum(pem is not None for pem in replaced.values())
 
 
 @dataclass

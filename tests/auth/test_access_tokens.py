@@ -8,7 +8,7 @@ from typing import Any
 import jwt
 import pytest
 from tests.auth.conftest import AUDIENCE, ISSUER
-from tests.auth.doubles import MemorySigningKeyStore
+from tests.auth.doubles import ENCRYPTION, MemorySigningKeyStore
 
 from llmapi.auth.access_tokens import AccessTokens
 from llmapi.auth.key_ring import KeyRing
@@ -104,7 +104,7 @@ async def test_unsigned_and_foreign_tokens_are_refused(tokens: AccessTokens, key
     kid = key_ring.current().kid
     unsigned = jwt.encode(claims, "", algorithm="none", headers={"kid": kid, "typ": "at+jwt"})
     await refused(tokens, unsigned)
-    stranger = KeyRing(MemorySigningKeyStore())
+    stranger = KeyRing(MemorySigningKeyStore(), encryption=ENCRYPTION)
     await stranger.load()
     foreign = AccessTokens(stranger, issuer=ISSUER, audience=AUDIENCE)
     token = foreign.issue(subject="c", scopes=["admin"], role="admin", ttl_seconds=60).token
@@ -116,7 +116,7 @@ async def test_a_rotation_on_another_instance_is_picked_up_on_an_unknown_kid(
     signing_store: MemorySigningKeyStore, tokens: AccessTokens, key_ring: KeyRing
 ) -> None:
     before = tokens.issue(subject="c", scopes=["chat"], role="service", ttl_seconds=60).token
-    other_ring = KeyRing(signing_store)
+    other_ring = KeyRing(signing_store, encryption=ENCRYPTION)
     await other_ring.load()
     await other_ring.rotate()
     other = AccessTokens(other_ring, issuer=ISSUER, audience=AUDIENCE)

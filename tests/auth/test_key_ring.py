@@ -1,18 +1,21 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
-from tests.auth.doubles import MemorySigningKeyStore
+from tests.auth.doubles import ENCRYPTION, MemorySigningKeyStore
 
+from llmapi.auth.key_encryption import KeyEncryption, KeyEncryptionError
 from llmapi.auth.key_ring import KeyRing, KeyRingError
+from llmapi.auth.signing_keys import generate_signing_key
 
 
 async def test_load_creates_the_first_key_once(signing_store: MemorySigningKeyStore) -> None:
-    ring = KeyRing(signing_store)
+    ring = KeyRing(signing_store, encryption=ENCRYPTION)
     await ring.load()
     await ring.load()
     assert len(signing_store.keys) == 1
@@ -22,12 +25,12 @@ async def test_load_creates_the_first_key_once(signing_store: MemorySigningKeySt
 
 def test_current_before_load_says_what_to_do(signing_store: MemorySigningKeyStore) -> None:
     with pytest.raises(KeyRingError, match="load"):
-        KeyRing(signing_store).current()
+        KeyRing(signing_store, encryption=ENCRYPTION).current()
 
 
 def test_unsupported_algorithm_is_refused(signing_store: MemorySigningKeyStore) -> None:
     with pytest.raises(ValueError, match="HS256"):
-        KeyRing(signing_store, algorithm="HS256")
+        KeyRing(signing_store, algorithm="HS256", encryption=ENCRYPTION)
 
 
 async def test_jwks_publishes_public_members_only(
@@ -37,7 +40,8 @@ async def test_jwks_publishes_public_members_only(
     assert jwk["kid"] == key_ring.current().kid
     assert (jwk["alg"], jwk["use"], jwk["kty"], jwk["crv"]) == ("ES256", "sig", "EC", "P-256")
     assert "d" not in jwk
-    assert signing_store.keys[jwk["kid"]].private_key_pem.startswith("-----BEGIN PRIVATE KEY-----")
+    stored = signing_store.keys[jwk["kid"]].private_key_pem
+    assert stored.startswith("fernet:") and "PRIVATE KEY" not in stored
     assert isinstance(key_ring.public_key(jwk["kid"]), jwt.PyJWK)
     assert key_ring.public_key("nope") is None
 
@@ -52,8 +56,8 @@ async def test_rotate_signs_with_the_new_key_and_keeps_the_old_published(key_rin
 
 
 async def test_refresh_picks_up_a_rotation_elsewhere(signing_store: MemorySigningKeyStore) -> None:
-    here = KeyRing(signing_store, min_refresh_interval=0.2)
-    elsewhere = KeyRing(signing_store)
+    here = KeyRing(signing_store, min_refresh_interval=0.2, encryption=ENCRYPTION)
+    elsewhere = KeyRing(signing_store, encryption=ENCRYPTION)
     await here.load()
     await elsewhere.load()
     rotated = await elsewhere.rotate()
@@ -62,7 +66,7 @@ async def test_refresh_picks_up_a_rotation_elsewhere(signing_store: MemorySignin
 
 
 async def test_early_refreshes_wait_and_share_one_reload(signing_store: MemorySigningKeyStore) -> None:
-    ring = KeyRing(signing_store, min_refresh_interval=0.2)
+    ring = KeyRing(signing_store, min_refresh_interval=0.2, encryption=ENCRYPTION)
     await ring.load()
     reads, started = signing_store.reads, time.monotonic()
     await asyncio.gather(*(ring.refresh() for _ in range(20)))
@@ -75,7 +79,7 @@ async def test_early_refreshes_wait_and_share_one_reload(signing_store: MemorySi
 async def test_a_retired_key_leaves_the_set_when_its_retention_ends(
     signing_store: MemorySigningKeyStore,
 ) -> None:
-    ring = KeyRing(signing_store)
+    ring = KeyRing(signing_store, encryption=ENCRYPTION)
     await ring.load()
     old = ring.current()
     await ring.rotate()
@@ -87,7 +91,7 @@ async def test_a_retired_key_leaves_the_set_when_its_retention_ends(
 
 @pytest.mark.parametrize("algorithm", ["RS256", "EdDSA"])
 async def test_other_algorithms(algorithm: str) -> None:
-    ring = KeyRing(MemorySigningKeyStore(), algorithm=algorithm)
+    ring = KeyRing(MemorySigningKeyStore(), algorithm=algorithm, encryption=ENCRYPTION)
     await ring.load()
     key = ring.current()
     token = jwt.encode({"sub": "x"}, key.private_key, algorithm=algorithm, headers={"kid": key.kid})
@@ -99,7 +103,10 @@ async def test_other_algorithms(algorithm: str) -> None:
 async def test_rotate_retiring_the_previous_key_withdraws_it_at_once(
     signing_store: MemorySigningKeyStore,
 ) -> None:
-    ring, elsewhere = KeyRing(signing_store), KeyRing(signing_store)
+    ring, elsewhere = (
+        KeyRing(signing_store, encryption=ENCRYPTION),
+        KeyRing(signing_store, encryption=ENCRYPTION),
+    )
     await ring.load()
     await elsewhere.load()
     old = ring.current()
@@ -114,3 +121,30 @@ async def test_rotate_retiring_the_previous_key_withdraws_it_at_once(
     assert (elsewhere.current().kid, elsewhere.public_key(old.kid)) == (new.kid, None)
     assert elsewhere.was_withdrawn(old.kid)
     assert not elsewhere.was_withdrawn(new.kid)
+
+
+async def test_a_plain_private_key_from_before_is_reencrypted_at_load() -> None:
+    store = MemorySigningKeyStore()
+    new = generate_signing_key("ES256")
+    await store.add(new.kid, new.algorithm, new.private_key_pem, new.public_jwk)  # as stored before
+    ring = KeyRing(store, encryption=ENCRYPTION)
+    await ring.load()
+    assert ring.current().kid == new.kid
+    stored = store.keys[new.kid].private_key_pem
+    assert stored.startswith("fernet:") and "PRIVATE KEY" not in stored
+    assert ENCRYPTION.unseal(stored) == new.private_key_pem
+
+
+async def test_the_secret_key_rotates_through_previous(signing_store: MemorySigningKeyStore) -> None:
+    old, new = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    first = KeyRing(signing_store, encryption=KeyEncryption(old))
+    await first.load()
+    kid = first.current().kid
+    with pytest.raises(KeyEncryptionError, match="LLMAPI_SECRET_KEY_PREVIOUS"):
+        await KeyRing(signing_store, encryption=KeyEncryption(new)).load()
+    await KeyRing(signing_store, encryption=KeyEncryption(new, old)).load()  # re-encrypts under `new`
+    after = KeyRing(signing_store, encryption=KeyEncryption(new))
+    await after.load()
+    assert after.current().kid == kid
+    with pytest.raises(KeyEncryptionError):
+        await KeyRing(signing_store, encryption=KeyEncryption(old)).load()

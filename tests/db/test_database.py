@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from llmapi.db.database import Database
-from llmapi.db.engine import DatabaseURLError, create_engine
+from llmapi.db.engine import DatabaseURLError, create_engine, sqlite_file
 from llmapi.db.migrate import upgrade, upgrade_engine
 from llmapi.db.models import AuditEntry
 from llmapi.db.repositories.audit_log import AuditLog
@@ -24,6 +26,54 @@ async def test_sqlite_file_gets_wal_busy_timeout_and_its_directory(tmp_path: Pat
 
     assert path.parent.is_dir()
     assert (journal_mode, busy_timeout) == ("wal", 5000)
+
+
+def modes(path: Path) -> dict[str, int]:
+    """The permission bits of a SQLite database and of its -wal and -shm files."""
+    files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+    return {file.name: stat.S_IMODE(file.stat().st_mode) for file in files}
+
+
+async def test_sqlite_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "llmapi.db"
+    umask = os.umask(0o022)  # the usual one, under which files are made 0644
+    try:
+        await upgrade(f"sqlite+aiosqlite:///{path}")
+        database = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            async with database.session() as session:  # written, and held open: -wal and -shm exist
+                await AuditLog(session).record(
+                    actor_id="a", action="x", target_type="t", target_id="1", details={}
+                )
+                assert set(modes(path).values()) == {0o600}, modes(path)
+        finally:
+            await database.dispose()
+    finally:
+        os.umask(umask)
+
+
+def open_to_others(path: Path) -> None:
+    """As a database made before files were private: 0644, with its -wal and -shm files."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        file.touch()
+        file.chmod(0o644)
+
+
+async def test_an_existing_database_readable_by_others_is_made_private(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    await upgrade(f"sqlite+aiosqlite:///{path}")
+    open_to_others(path)
+    database = Database(f"sqlite+aiosqlite:///{path}")
+    await database.dispose()
+    assert set(modes(path).values()) == {0o600}, modes(path)
+
+
+def test_sqlite_file_names_the_database_file() -> None:
+    assert sqlite_file("sqlite+aiosqlite:///data/llmapi.db") == Path("data/llmapi.db")
+    assert sqlite_file("sqlite+aiosqlite:////abs/llmapi.db") == Path("/abs/llmapi.db")
+    assert sqlite_file("sqlite+aiosqlite://") is None
+    assert sqlite_file("sqlite+aiosqlite:///:memory:") is None
+    assert sqlite_file("postgresql+asyncpg://u@h/db") is None
 
 
 async def test_in_memory_sqlite_keeps_one_database_across_sessions() -> None:

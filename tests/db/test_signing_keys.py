@@ -80,3 +80,17 @@ async def test_delete_removes_one_key_at_once(database: Database) -> None:
         assert not await repository.delete("nope")
     async with database.session() as session:
         assert [key.kid for key in await SigningKeyRepository(session).published()] == ["kept"]
+
+
+async def test_reencrypt_rewrites_the_private_keys_it_is_given(database: Database) -> None:
+    for kid in ("plain", "sealed"):
+        await _add(database, kid)
+    async with database.session() as session:
+        rewritten = await SigningKeyRepository(session).reencrypt(
+            lambda pem: None if pem.startswith("sealed:") else "sealed:" + pem
+        )
+        assert rewritten == 2
+        assert await SigningKeyRepository(session).reencrypt(lambda pem: None) == 0
+    async with database.session() as session:
+        stored = {key.kid: key.private_key_pem for key in await SigningKeyRepository(session).published()}
+    assert stored == {"plain": "sealed:" + PEM, "sealed": "sealed:" + PEM}

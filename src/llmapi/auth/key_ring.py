@@ -8,6 +8,9 @@ told of a rotation. Reloads happen at most once per `min_refresh_interval`; a ca
 waits for the next reload instead of being turned away, so a token signed with a brand-new key is never
 refused here, and made-up kids cost one reload per interval. A kid that was published here and is no
 longer is remembered (`was_withdrawn`), so its tokens are refused without waiting for a reload.
+
+Private keys reach the store encrypted only; `load()` re-encrypts those stored in plain (before encryption
+existed) or under a previous secret key.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 import jwt
 
+from llmapi.auth.key_encryption import KeyEncryption
 from llmapi.auth.signing_keys import (
     SIGNING_ALGORITHMS,
     PublishedKeyRecord,
@@ -45,6 +49,7 @@ class KeyRing:
         self,
         store: SigningKeyStore,
         *,
+        encryption: KeyEncryption,
         algorithm: str = "ES256",
         min_refresh_interval: float = 1.0,
     ) -> None:
@@ -53,6 +58,7 @@ class KeyRing:
                 f"unsupported signing algorithm {algorithm!r}; use one of {list(SIGNING_ALGORITHMS)}"
             )
         self._store = store
+        self._encryption = encryption
         self._algorithm = algorithm
         self._min_refresh_interval = min_refresh_interval
         self._lock = asyncio.Lock()
@@ -64,10 +70,14 @@ class KeyRing:
         self._reloads: set[asyncio.Task[None]] = set()
 
     async def load(self) -> None:
-        """Read the keys from the store, creating the first signing key when there is none."""
+        """Read the keys from the store, creating the first signing key when there is none and
+        re-encrypting those not encrypted under the current secret key."""
         async with self._lock:
             if not await self._store.active():
                 await self._add_new_key()
+            reencrypted = await self._store.reencrypt(self._encryption.resealed)
+            if reencrypted:
+                logger.info("re-encrypted %d signing keys under the current secret key", reencrypted)
             await self._reload()
 
     def current(self) -> SigningKey:
@@ -136,7 +146,9 @@ class KeyRing:
 
     async def _add_new_key(self) -> None:
         new = generate_signing_key(self._algorithm)
-        await self._store.add(new.kid, new.algorithm, new.private_key_pem, new.public_jwk)
+        await self._store.add(
+            new.kid, new.algorithm, self._encryption.seal(new.private_key_pem), new.public_jwk
+        )
 
     async def _reload(self) -> None:
         self._last_reload_started = time.monotonic()
@@ -145,7 +157,9 @@ class KeyRing:
             raise KeyRingError("the store holds no active signing key; call KeyRing.load() or rotate()")
         newest = max(active, key=lambda record: record.created_at)
         signing = (
-            self._signing if self._signing and self._signing.kid == newest.kid else load_signing_key(newest)
+            self._signing
+            if self._signing and self._signing.kid == newest.kid
+            else load_signing_key(newest, self._encryption)
         )
         records: dict[str, PublishedKeyRecord] = {
             record.kid: record for record in await self._store.published()

@@ -1,13 +1,13 @@
 """This server's JWT signing keys: how they are stored, generated and read back.
 
-The private half is kept as PKCS8 PEM, the public half as a JWK; the store (a database repository) is
-described by the Protocols below, so this module needs no database code.
+The private half is kept as PKCS8 PEM encrypted at rest (`key_encryption`), the public half as a JWK; the
+store (a database repository) is described by the Protocols below, so this module needs no database code.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -15,6 +15,8 @@ from typing import Any, Protocol
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from llmapi.auth.key_encryption import KeyEncryption
 
 SIGNING_ALGORITHMS = ("ES256", "RS256", "EdDSA")
 SigningPrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -36,7 +38,7 @@ class SigningKeyRecord(PublishedKeyRecord, Protocol):
     """A stored key that may sign: the newest one (by `created_at`) does."""
 
     @property
-    def private_key_pem(self) -> str: ...
+    def private_key_pem(self) -> str: ...  # as stored: encrypted (or a plain PEM from before)
     @property
     def created_at(self) -> datetime: ...
 
@@ -49,6 +51,7 @@ class SigningKeyStore(Protocol):
     async def published(self) -> Sequence[PublishedKeyRecord]: ...
     async def retire(self, kid: str) -> None: ...
     async def delete(self, kid: str) -> None: ...
+    async def reencrypt(self, resealed: Callable[[str], str | None]) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +82,9 @@ def generate_signing_key(algorithm: str) -> NewSigningKey:
     return NewSigningKey(kid, algorithm, pem, {**public, "kid": kid, "alg": algorithm, "use": "sig"})
 
 
-def load_signing_key(record: SigningKeyRecord) -> SigningKey:
-    private_key = serialization.load_pem_private_key(record.private_key_pem.encode("ascii"), password=None)
+def load_signing_key(record: SigningKeyRecord, encryption: KeyEncryption) -> SigningKey:
+    pem = encryption.unseal(record.private_key_pem)
+    private_key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
     if not isinstance(
         private_key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
     ):

@@ -13,12 +13,15 @@ from llmapi.auth.access_tokens import AccessTokens
 from llmapi.auth.authenticator import Authenticator
 from llmapi.auth.external_idp import ExternalIdP
 from llmapi.auth.invalidation import RedisInvalidation
+from llmapi.auth.key_encryption import KeyEncryption
 from llmapi.auth.key_ring import KeyRing
 from llmapi.auth.oauth import ClientCredentialsGrant
 from llmapi.auth.principal import Principal
+from llmapi.auth.secret_key import key_encryption
 from llmapi.auth.secrets import new_secret
-from llmapi.config import Settings
+from llmapi.config import ConfigError, Settings
 from llmapi.db.database import Database
+from llmapi.db.engine import sqlite_file
 from llmapi.db.migrate import upgrade
 from llmapi.db.repositories.api_keys import ApiKeyRepository
 from llmapi.db.repositories.audit_log import AuditLog
@@ -41,7 +44,7 @@ class Identity:
         self.db = Database(settings.database_url)
         self._api_keys = ApiKeysInDatabase(self.db)
         clients = OAuthClientsInDatabase(self.db)
-        self.key_ring = KeyRing(SigningKeysInDatabase(self.db))
+        self.key_ring = KeyRing(SigningKeysInDatabase(self.db), encryption=_key_encryption(settings))
         self.tokens = AccessTokens(
             self.key_ring,
             issuer=settings.jwt_issuer,
@@ -169,3 +172,23 @@ class Identity:
                     await SigningKeyRepository(session).delete_retired_before(datetime.now(UTC) - keep_for)
             except Exception:
                 logger.exception("identity upkeep failed; retrying in %.0f s", UPKEEP_INTERVAL_S)
+
+
+def _key_encryption(settings: Settings) -> KeyEncryption:
+    """LLMAPI_SECRET_KEY, else its file: by default beside a SQLite database (llmapi.secret for llmapi.db),
+    never named like the database's own files, so that copying `llmapi.db*` leaves it behind."""
+    database_file = sqlite_file(settings.database_url)
+    key_file = settings.secret_key_file
+    if key_file is None and database_file is not None:
+        key_file = database_file.with_suffix(".secret")
+        if key_file == database_file:
+            raise ConfigError(
+                f"the database file {database_file} ends in .secret, where its secret key file would go; "
+                "set LLMAPI_SECRET_KEY_FILE (or LLMAPI_SECRET_KEY)"
+            )
+    return key_encryption(
+        secret=settings.secret_key.get_secret_value() if settings.secret_key else None,
+        previous=settings.secret_key_previous.get_secret_value() if settings.secret_key_previous else None,
+        key_file=key_file,
+        shared_database=settings.database_url.startswith("postgresql"),
+    )

@@ -6,7 +6,7 @@ these adapters meet them with the repositories.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -88,3 +88,7 @@ class SigningKeysInDatabase:
     async def delete(self, kid: str) -> None:
         async with self._db.session() as session:
             await SigningKeyRepository(session).delete(kid)
+
+    async def reencrypt(self, resealed: Callable[[str], str | None]) -> int:
+        async with self._db.session() as session:
+            return await SigningKeyRepository(session).reencrypt(resealed)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +50,18 @@ class SigningKeyRepository:
             key.retired_at = utc_now()
             await self._session.flush()
         return key
+
+    async def reencrypt(self, resealed: Callable[[str], str | None]) -> int:
+        """Store `resealed(private_key_pem)` instead of each key's private half where it is not None; how
+        many were rewritten. An exception from `resealed` rolls the whole unit of work back."""
+        rewritten = 0
+        for key in await self._session.scalars(select(SigningKey).order_by(SigningKey.kid)):
+            replacement = resealed(key.private_key_pem)
+            if replacement is not None:
+                key.private_key_pem = replacement
+                rewritten += 1
+        await self._session.flush()
+        return rewritten
 
     async def delete(self, kid: str) -> bool:
         """Delete one key at once, private half included: its tokens stop verifying. False if none."""
