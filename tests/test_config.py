@@ -81,3 +81,15 @@ def test_missing_models_file(tmp_path: Path) -> None:
 def test_model_ids_are_checked() -> None:
     with pytest.raises(ValueError, match="id"):
         ModelSpec(id="bad id with spaces", task="sentiment", backend="vader")
+
+
+def test_a_short_secret_key_is_refused_and_an_empty_one_is_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMAPI_SECRET_KEY", "too-short")
+    with pytest.raises(ConfigError, match="secret_key: the secret key must be at least 32 characters"):
+        load_settings()
+    monkeypatch.setenv("LLMAPI_SECRET_KEY", "")
+    monkeypatch.setenv("LLMAPI_SECRET_KEY_PREVIOUS", "")
+    settings = load_settings()
+    assert (settings.secret_key, settings.secret_key_previous, settings.secret_key_file) == (None, None, None)
+    monkeypatch.setenv("LLMAPI_SECRET_KEY", "k" * 32)
+    assert "k" * 32 not in repr(load_settings())
