@@ -121,3 +121,28 @@ async def test_a_failed_request_is_charged_at_least_its_prompt_estimate(failed: 
     await gate.admit(caller, model=None, tokens=100 - charged)
     with pytest.raises(QuotaExceededError):
         await gate.admit(caller, model=None, tokens=1)
+
+
+async def test_concurrency_counts_sequences_not_requests() -> None:
+    gate = gatekeeper()
+    caller = principal(max_concurrent=4)
+    three = await gate.admit(caller, model=None, tokens=1, sequences=3)
+
+    with pytest.raises(RateLimitError) as refused:
+        await gate.admit(caller, model=None, tokens=1, sequences=2)
+    await gate.admit(caller, model=None, tokens=1, sequences=1)
+    await three.settle(1)
+    await gate.admit(caller, model=None, tokens=1, sequences=3)
+
+    assert "4 sequences at a time" in refused.value.message
+
+
+async def test_a_request_with_more_sequences_than_the_limit_is_told_to_lower_n() -> None:
+    gate = gatekeeper()
+
+    with pytest.raises(RateLimitError) as refused:
+        await gate.admit(principal(max_concurrent=4), model=None, tokens=1, sequences=5)
+
+    assert refused.value.status_code == 429
+    assert "runs 5 sequences at once" in refused.value.message
+    assert "lower n" in refused.value.message

@@ -213,6 +213,48 @@ async def test_concurrency_holds_leases_until_released(store: Store, prefix: str
     assert not (await store.acquire(slot("d"))).allowed
 
 
+async def test_a_lease_takes_as_many_slots_as_its_cost(store: Store, prefix: str) -> None:
+    def slots(lease: str, cost: int) -> Check:
+        concurrency = Concurrency(f"{prefix}concurrency", limit=4, lease=lease, lease_ttl_s=60, cost=cost)
+        return Check(concurrency=concurrency)
+
+    assert (await store.acquire(slots("three", 3))).allowed
+    denied = await store.acquire(slots("two", 2))
+    assert not denied.allowed
+    assert denied.denied_by == ("concurrency", 0)
+    assert (await store.acquire(slots("one", 1))).allowed
+    assert not (await store.acquire(slots("another", 1))).allowed
+
+    await store.release(slots("three", 3), {})  # frees all three
+    assert (await store.acquire(slots("two", 2))).allowed
+    assert (await store.acquire(slots("another", 1))).allowed
+    assert not (await store.acquire(slots("more", 1))).allowed
+
+
+async def test_a_lease_costing_more_than_the_limit_is_refused_even_when_none_is_held(
+    store: Store, prefix: str
+) -> None:
+    concurrency = Concurrency(f"{prefix}concurrency", limit=4, lease="big", lease_ttl_s=60, cost=5)
+
+    denied = await store.acquire(Check(concurrency=concurrency))
+
+    assert not denied.allowed
+    assert denied.denied_by == ("concurrency", 0)
+
+
+async def test_an_unreleased_lease_lapses_with_all_its_slots(
+    store: Store, prefix: str, advance: Advance
+) -> None:
+    def slots(lease: str, cost: int) -> Check:
+        concurrency = Concurrency(f"{prefix}concurrency", limit=3, lease=lease, lease_ttl_s=0.2, cost=cost)
+        return Check(concurrency=concurrency)
+
+    assert (await store.acquire(slots("dead-instance", 3))).allowed
+    assert not (await store.acquire(slots("next", 1))).allowed
+    await advance(0.3)
+    assert (await store.acquire(slots("next", 3))).allowed
+
+
 async def test_an_unreleased_lease_lapses_after_its_ttl(store: Store, prefix: str, advance: Advance) -> None:
     def slot(lease: str) -> Check:
         return Check(concurrency=Concurrency(f"{prefix}concurrency", limit=1, lease=lease, lease_ttl_s=0.2))

@@ -29,7 +29,7 @@ def test_top_p_zero_means_the_likeliest_token() -> None:
     assert (params.top_p, params.top_k, params.greedy) == (1.0, 1, True)
 
 
-def test_the_choices_of_a_seeded_request_have_their_own_seeds_and_count_the_prompt_once() -> None:
+def test_the_choices_of_a_seeded_request_have_their_own_seeds() -> None:
     jobs = choices(TextPrompt(text="x"), request(seed=2**64 - 1, stop="END"), n=3, max_tokens=4)
 
     assert [job.params.seed for job in jobs] == [2**64 - 1, 0, 1]

@@ -61,14 +61,14 @@ async def test_a_chat_completion_is_the_backends_text_with_its_usage() -> None:
     assert (note.model, note.prompt_tokens, note.completion_tokens, note.cached) == ("scripted", 4, 7, False)
 
 
-async def test_n_choices_count_their_shared_prompt_once() -> None:
+async def test_n_choices_count_the_prompt_once_per_choice() -> None:
     completion = await create_chat_completion(
         request=chat(n=3), generation=Generation(ScriptedTextBackend(), max_tokens=3)
     )
 
     assert [c.message.content for c in completion.choices] == ["The capital of"] * 3
     assert {c.finish_reason for c in completion.choices} == {"length"}
-    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (4, 9)
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (3 * 4, 9)
 
 
 async def test_a_chat_stream_opens_each_choice_then_sends_deltas_and_usage() -> None:
@@ -85,8 +85,8 @@ async def test_a_chat_stream_opens_each_choice_then_sends_deltas_and_usage() -> 
         assert finishes.count("stop") == 1
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None
-    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (4, 14)
-    assert (generation.meter.usage.prompt_tokens, generation.meter.usage.completion_tokens) == (4, 14)
+    assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (2 * 4, 14)
+    assert (generation.meter.usage.prompt_tokens, generation.meter.usage.completion_tokens) == (2 * 4, 14)
 
 
 async def test_a_cached_answer_serves_whole_and_streamed_requests_without_the_backend() -> None:
@@ -134,7 +134,7 @@ async def test_a_stream_fills_the_cache_only_when_every_choice_finished() -> Non
     assert len(backend.prompts) == 2
 
 
-async def test_completions_number_choices_per_prompt_and_count_each_prompt_once() -> None:
+async def test_completions_number_choices_per_prompt_and_count_each_prompt_once_per_choice() -> None:
     request = CompletionRequest.model_validate(
         {"model": "scripted", "prompt": ["Paris is", "Rome is"], "n": 2, "max_tokens": 2, "echo": True}
     )
@@ -145,7 +145,7 @@ async def test_completions_number_choices_per_prompt_and_count_each_prompt_once(
 
     assert [c.text for c in completion.choices] == ["Paris isThe capital"] * 2 + ["Rome isThe capital"] * 2
     assert completion.usage is not None
-    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (6, 8)
+    assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (2 * 2 * 3, 8)
 
 
 async def test_a_completions_stream_echoes_each_prompt_once() -> None:

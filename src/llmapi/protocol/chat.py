@@ -82,11 +82,15 @@ class ChatCompletionRequest(SamplingFields):
     def requested_max_tokens(self) -> int | None:
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
 
+    def sequence_count(self) -> int:
+        return self.n
+
     def token_estimate(self, max_tokens: int) -> int:
         return self.prompt_token_estimate() + max_tokens * self.n
 
     def prompt_token_estimate(self) -> int:
-        return sum(estimated_tokens(m.text()) for m in self.messages)
+        """Each of the n choices prefills the messages."""
+        return sum(estimated_tokens(m.text()) for m in self.messages) * self.n
 
 
 class ChatCompletionMessage(BaseModel):

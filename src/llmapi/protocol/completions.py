@@ -55,11 +55,15 @@ class CompletionRequest(SamplingFields):
     def requested_max_tokens(self) -> int | None:
         return self.max_tokens
 
+    def sequence_count(self) -> int:
+        return self.n * len(self.prompts())
+
     def token_estimate(self, max_tokens: int) -> int:
-        return self.prompt_token_estimate() + max_tokens * self.n * len(self.prompts())
+        return self.prompt_token_estimate() + max_tokens * self.sequence_count()
 
     def prompt_token_estimate(self) -> int:
-        return sum(estimated_tokens(p) if isinstance(p, str) else len(p) for p in self.prompts())
+        """Each of the n choices of a prompt prefills it."""
+        return sum(estimated_tokens(p) if isinstance(p, str) else len(p) for p in self.prompts()) * self.n
 
     def prompts(self) -> list[str | tuple[int, ...]]:
         """The prompts as strings or token-id tuples, in request order."""

@@ -19,6 +19,9 @@ class GenerateTextRequest(SamplingFields):
     def requested_max_tokens(self) -> int | None:
         return self.max_tokens
 
+    def sequence_count(self) -> int:
+        return 1
+
     def token_estimate(self, max_tokens: int) -> int:
         return self.prompt_token_estimate() + max_tokens
 

@@ -1,13 +1,14 @@
 -- Charge every limit of one check, or none of them (see redis_store.py and memory_store.py).
 -- KEYS: the rate keys, the quota keys, then the concurrency key if there is one.
 -- ARGV: n_rates, n_quotas, has_concurrency (0 or 1); then (limit, period_us, cost) per rate,
---       (limit, cost, ttl_s) per quota, and (limit, lease, lease_ttl_us) for concurrency.
+--       (limit, cost, ttl_s) per quota, and (limit, lease, lease_ttl_us, cost) for concurrency.
 -- Reply (integers): allowed (0 or 1), denied kind (0 none, 1 rate, 2 quota, 3 concurrency), denied index
 --       (0-based), retry after ms (the longest wait among the refusing limits), then remaining and reset ms
 --       per rate.
 -- Time is the server's, in microseconds. A rate is a hash {t = when it was charged, d = how far its TAT lay
 -- ahead of t}: TAT = t + d, stored as two small numbers because one TAT in microseconds (~1.7e15) would lose
--- the precision that sums of fractional intervals need.
+-- the precision that sums of fractional intervals need. Concurrency is a sorted set of slots scored by when
+-- they lapse: a lease of cost c holds c members, the lease itself and lease:2 .. lease:c.
 
 local TOLERANCE = 1e-3 -- of one unit's interval, as in memory_store.py
 local KEY_MARGIN_MS = 1000
@@ -58,9 +59,10 @@ for j = 1, n_quotas do
 end
 
 local concurrency_key, concurrency_base = KEYS[n_rates + n_quotas + 1], quota_base + n_quotas * 3
+local concurrency_cost = tonumber(ARGV[concurrency_base + 4])
 if has_concurrency then
   redis.call('ZREMRANGEBYSCORE', concurrency_key, '-inf', now)
-  if redis.call('ZCARD', concurrency_key) >= tonumber(ARGV[concurrency_base + 1]) then
+  if redis.call('ZCARD', concurrency_key) + concurrency_cost > tonumber(ARGV[concurrency_base + 1]) then
     refuse(3, 0, CONCURRENCY_RETRY_US)
   end
 end
@@ -80,8 +82,11 @@ if allowed then
     end
   end
   if has_concurrency then
-    local lease_ttl = tonumber(ARGV[concurrency_base + 3])
-    redis.call('ZADD', concurrency_key, now + lease_ttl, ARGV[concurrency_base + 2])
+    local lease_ttl, lease = tonumber(ARGV[concurrency_base + 3]), ARGV[concurrency_base + 2]
+    redis.call('ZADD', concurrency_key, now + lease_ttl, lease)
+    for slot = 2, concurrency_cost do
+      redis.call('ZADD', concurrency_key, now + lease_ttl, lease .. ':' .. slot)
+    end
     local keep_ms = ceil_ms(lease_ttl) + KEY_MARGIN_MS
     if redis.call('PTTL', concurrency_key) < keep_ms then
       redis.call('PEXPIRE', concurrency_key, keep_ms)

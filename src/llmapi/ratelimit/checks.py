@@ -32,12 +32,15 @@ class Quota:
 
 @dataclass(frozen=True, slots=True)
 class Concurrency:
-    """At most `limit` leases at once; a lease not released (its instance died) lapses after `lease_ttl_s`."""
+    """At most `limit` slots held at once; a lease holds `cost` of them (a request, one per sequence it runs)
+    until it is released, or until it lapses after `lease_ttl_s` (its instance died). A lease costing more
+    than `limit` is never admitted."""
 
     key: str
     limit: int
     lease: str
     lease_ttl_s: float
+    cost: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,13 @@ class _Count(NamedTuple):
     expires_at: float
 
 
+class _Lease(NamedTuple):
+    slots: int
+    expires_at: float
+
+
 class MemoryLimitStore:
-    """GCRA rates, expiring quota counters and leased concurrency slots in dicts.
+    """GCRA rates, expiring quota counters and leased concurrency slots (a lease holds its cost) in dicts.
 
     Nothing awaits between checking and charging, so one event loop needs no locks. Expired entries count
     as absent and are swept out every `SWEEP_EVERY_S` seconds of `clock`, so memory holds only live limits.
@@ -32,7 +37,7 @@ class MemoryLimitStore:
         self._clock = clock
         self._tats: dict[str, float] = {}
         self._counts: dict[str, _Count] = {}
-        self._leases: dict[str, dict[str, float]] = {}
+        self._leases: dict[str, dict[str, _Lease]] = {}
         self._next_sweep = clock() + SWEEP_EVERY_S
 
     def __len__(self) -> int:
@@ -53,7 +58,7 @@ class MemoryLimitStore:
             if (count.value if count else 0) + quota.cost > quota.limit:
                 refusals.append((("quota", index), count.expires_at - now if count else float(quota.ttl_s)))
         slots = check.concurrency
-        if slots is not None and len(self._live_leases(slots.key, now)) >= slots.limit:
+        if slots is not None and self._slots_held(slots.key, now) + slots.cost > slots.limit:
             refusals.append((("concurrency", 0), CONCURRENCY_RETRY_S))
         if refusals:
             states = tuple(rate_state(rate, debt) for rate, debt in zip(check.rates, debts, strict=True))
@@ -65,7 +70,7 @@ class MemoryLimitStore:
         for quota in check.quotas:
             self._add(quota, quota.cost, now)
         if slots is not None:
-            self._live_leases(slots.key, now)[slots.lease] = now + slots.lease_ttl_s
+            self._live_leases(slots.key, now)[slots.lease] = _Lease(slots.cost, now + slots.lease_ttl_s)
         return Decision(
             True, tuple(rate_state(rate, debt) for rate, debt in zip(check.rates, charged, strict=True))
         )
@@ -105,11 +110,14 @@ class MemoryLimitStore:
             count = _Count(0, now + quota.ttl_s)
         self._counts[quota.key] = _Count(max(0, count.value + delta), count.expires_at)
 
-    def _live_leases(self, key: str, now: float) -> dict[str, float]:
+    def _live_leases(self, key: str, now: float) -> dict[str, _Lease]:
         leases = self._leases.setdefault(key, {})
-        for lease in [lease for lease, expires_at in leases.items() if expires_at <= now]:
+        for lease in [lease for lease, held in leases.items() if held.expires_at <= now]:
             del leases[lease]
         return leases
+
+    def _slots_held(self, key: str, now: float) -> int:
+        return sum(held.slots for held in self._live_leases(key, now).values())
 
     def _sweep(self, now: float) -> None:
         if now < self._next_sweep:

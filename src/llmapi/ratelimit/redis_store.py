@@ -38,7 +38,7 @@ class RedisLimitStore:
             args += (quota.limit, quota.cost, quota.ttl_s)
         if check.concurrency is not None:
             concurrency = check.concurrency
-            args += (concurrency.limit, concurrency.lease, concurrency.lease_ttl_s * 1e6)
+            args += (concurrency.limit, concurrency.lease, concurrency.lease_ttl_s * 1e6, concurrency.cost)
         reply = await self._acquire(keys=_keys(check.rates, check.quotas, check.concurrency), args=args)
         allowed, kind, index, retry_ms, *rate_values = (int(value) for value in reply)
         states = tuple(
@@ -62,7 +62,7 @@ class RedisLimitStore:
         for quota in quotas:
             args += (used[quota.key] - quota.cost, quota.ttl_s)
         if check.concurrency is not None:
-            args.append(check.concurrency.lease)
+            args += (check.concurrency.lease, check.concurrency.cost)
         await self._release(keys=_keys(rates, quotas, check.concurrency), args=args)
 
     async def close(self) -> None:

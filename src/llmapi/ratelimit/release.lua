@@ -1,7 +1,7 @@
 -- Settle an allowed check: correct rates and quotas from the cost reserved to the units used; free the lease.
 -- KEYS: the rate keys to correct, the quota keys to correct, then the concurrency key if there is one.
 -- ARGV: n_rates, n_quotas, has_concurrency (0 or 1); then (limit, period_us, used - cost) per rate,
---       (used - cost, ttl_s) per quota, and the lease.
+--       (used - cost, ttl_s) per quota, and (lease, cost) for concurrency.
 -- State and time as in acquire.lua. A refund never moves a TAT before now, nor a counter below 0.
 
 local KEY_MARGIN_MS = 1000
@@ -42,6 +42,11 @@ for j = 1, n_quotas do
 end
 
 if has_concurrency then
-  redis.call('ZREM', KEYS[n_rates + n_quotas + 1], ARGV[quota_base + n_quotas * 2 + 1])
+  local key, a = KEYS[n_rates + n_quotas + 1], quota_base + n_quotas * 2
+  local lease, cost = ARGV[a + 1], tonumber(ARGV[a + 2])
+  redis.call('ZREM', key, lease)
+  for slot = 2, cost do
+    redis.call('ZREM', key, lease .. ':' .. slot)
+  end
 end
 return 0

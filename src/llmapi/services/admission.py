@@ -90,16 +90,23 @@ class Gatekeeper:
         self.inflight = 0
 
     async def admit(
-        self, principal: Principal, *, model: str | None, tokens: int, prompt_tokens: int = 0
+        self,
+        principal: Principal,
+        *,
+        model: str | None,
+        tokens: int,
+        prompt_tokens: int = 0,
+        sequences: int = 1,
     ) -> Admission:
-        """Charge the caller's limits for a request that may use up to `tokens`, or raise a 429 / 503.
-        `prompt_tokens` (the estimate of its prompts) is the least it is charged if it fails."""
+        """Charge the caller's limits for a request that may use up to `tokens` and runs `sequences` at once
+        (each holds a concurrency slot), or raise a 429 / 503. `prompt_tokens` (the estimate of its prompts)
+        is the least it is charged if it fails."""
         if self.inflight >= self._settings.max_inflight_requests:
             self._refused("overload")
             raise ServerOverloadedError(
                 f"This instance is at capacity ({self.inflight} requests in flight); retry in a moment."
             )
-        plan = self._plan(principal, model, tokens)
+        plan = self._plan(principal, model, tokens, sequences)
         if plan is None:
             self.inflight += 1
             self._metrics.limit_decisions.labels("allowed", "none").inc()
@@ -144,7 +151,7 @@ class Gatekeeper:
             self._metrics.limit_fallbacks.inc()
             return self._local, await self._local.acquire(check)
 
-    def _plan(self, principal: Principal, model: str | None, tokens: int) -> _Plan | None:
+    def _plan(self, principal: Principal, model: str | None, tokens: int, sequences: int) -> _Plan | None:
         if principal.kind == "anonymous":
             return None
         limits = _effective(self._settings.for_role(principal.role), principal)
@@ -171,6 +178,7 @@ class Gatekeeper:
                 limits.max_concurrent,
                 uuid.uuid4().hex,
                 self._settings.lease_ttl_seconds,
+                cost=sequences,
             )
         if not rates and not quotas and concurrency is None:
             return None
@@ -206,16 +214,9 @@ class Gatekeeper:
                 retry_after_s=retry,
                 headers=headers,
             )
-        if kind == "concurrency":
+        if kind == "concurrency" and plan.check.concurrency is not None:
             self._refused("concurrency")
-            limit = plan.check.concurrency.limit if plan.check.concurrency else 0
-            return RateLimitError(
-                f"Too many concurrent requests: the limit is {limit} at a time. "
-                "Retry when one of your requests has finished.",
-                error_type="requests",
-                retry_after_s=retry,
-                headers=headers,
-            )
+            return _too_many_sequences(plan.check.concurrency, retry, headers)
         label, limited = plan.rate_labels[index], plan.check.rates[index]
         self._refused(label.unit)
         where = f" for model '{label.model}'" if label.model else ""
@@ -233,6 +234,22 @@ class Gatekeeper:
 
     def _refused(self, limit: str) -> None:
         self._metrics.limit_decisions.labels("refused", limit).inc()
+
+
+def _too_many_sequences(slots: Concurrency, retry: float, headers: dict[str, str]) -> RateLimitError:
+    """Concurrency counts sequences: a request with n choices of p prompts runs n x p of them at once."""
+    if slots.cost > slots.limit:
+        message = (
+            f"This request runs {slots.cost} sequences at once (n choices of each prompt), more than the "
+            f"limit of {slots.limit} concurrent sequences; lower n or send fewer prompts."
+        )
+    else:
+        message = (
+            f"Too many concurrent sequences: the limit is {slots.limit} sequences at a time (a request "
+            f"holds one per choice of each prompt; this one needs {slots.cost}). "
+            "Retry when one of your requests has finished."
+        )
+    return RateLimitError(message, error_type="requests", retry_after_s=retry, headers=headers)
 
 
 def _effective(role_limits: RateLimits, principal: Principal) -> RateLimits:

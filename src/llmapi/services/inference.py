@@ -50,6 +50,7 @@ class Inference:
             request,
             tokens=request.token_estimate(max_tokens),
             prompt_tokens=request.prompt_token_estimate(),
+            sequences=request.sequence_count(),
             kind=kind,
             max_tokens=max_tokens,
         )
@@ -75,13 +76,15 @@ class Inference:
         *,
         tokens: int,
         prompt_tokens: int,
+        sequences: int = 1,
         kind: Kind | None = None,
         max_tokens: int | None = None,
     ) -> Meter:
-        """`tokens` is reserved; `prompt_tokens` is the least charged if the request fails after this."""
+        """`tokens` is reserved; `prompt_tokens` is the least charged if the request fails after this;
+        `sequences` is how many concurrency slots it holds."""
         context, model = self.context, backend.card.id
         context.admission = await self.gatekeeper.admit(
-            self.principal, model=model, tokens=tokens, prompt_tokens=prompt_tokens
+            self.principal, model=model, tokens=tokens, prompt_tokens=prompt_tokens, sequences=sequences
         )
         if kind is not None:
             context.cache = self.response_cache.lookup(

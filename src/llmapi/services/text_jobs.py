@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -19,8 +19,8 @@ from llmapi.types import FinishReason
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One sequence to generate. `choice` is its number among the n choices of its prompt: the prompt's
-    tokens are counted once, with choice 0."""
+    """One sequence to generate. `choice` is its number among the n choices of its prompt (it keeps their
+    seeds apart). Every sequence prefills its prompt, so every sequence counts its prompt's tokens."""
 
     prompt: Prompt
     params: SamplingParams
@@ -139,7 +139,6 @@ class Transcript:
     """What a stream of several jobs produced, gathered piece by piece as `run_all` would return it."""
 
     def __init__(self, jobs: Sequence[Job]) -> None:
-        self._jobs = jobs
         self._parts: list[list[str]] = [[] for _ in jobs]
         self._ends: list[GenerationChunk | None] = [None] * len(jobs)
         self._counts: list[tuple[int, int]] = [(0, 0)] * len(jobs)
@@ -150,10 +149,9 @@ class Transcript:
         if piece.finish_reason:
             self._ends[index] = piece
         if piece.prompt_tokens or piece.completion_tokens:
-            prompt_tokens = piece.prompt_tokens if self._jobs[index].choice == 0 else 0
             counted_prompt, counted_completion = self._counts[index]
-            self._counts[index] = (prompt_tokens, piece.completion_tokens)
-            self._prompt_tokens += prompt_tokens - counted_prompt
+            self._counts[index] = (piece.prompt_tokens, piece.completion_tokens)
+            self._prompt_tokens += piece.prompt_tokens - counted_prompt
             self._completion_tokens += piece.completion_tokens - counted_completion
 
     def tokens(self) -> tuple[int, int]:
@@ -173,24 +171,19 @@ class Transcript:
         return results
 
 
-def _tokens(finished: Iterable[tuple[Job, SequenceResult | GenerationChunk]]) -> tuple[int, int]:
-    """A prompt's tokens count once (with its first choice); every sequence's completion counts."""
-    prompt_tokens = completion_tokens = 0
-    for job, result in finished:
-        prompt_tokens += result.prompt_tokens if job.choice == 0 else 0
-        completion_tokens += result.completion_tokens
-    return prompt_tokens, completion_tokens
-
-
 class GeneratedTexts(Counted):
     """What the cache keeps of a text-generation request: every sequence's result."""
 
     results: list[SequenceResult]
 
     @classmethod
-    def of(cls, jobs: Sequence[Job], results: list[SequenceResult]) -> GeneratedTexts:
-        prompt_tokens, completion_tokens = _tokens(zip(jobs, results, strict=True))
-        return cls(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, results=results)
+    def of(cls, results: list[SequenceResult]) -> GeneratedTexts:
+        """Every sequence counts its prompt (it prefilled it) and its completion."""
+        return cls(
+            prompt_tokens=sum(r.prompt_tokens for r in results),
+            completion_tokens=sum(r.completion_tokens for r in results),
+            results=results,
+        )
 
 
 class Generation(MeteredBackend[TextGenerationBackend]):
@@ -208,7 +201,7 @@ class Generation(MeteredBackend[TextGenerationBackend]):
 
     async def run(self, jobs: Sequence[Job]) -> GeneratedTexts:
         async def work() -> GeneratedTexts:
-            return GeneratedTexts.of(jobs, await run_all(self.backend, jobs))
+            return GeneratedTexts.of(await run_all(self.backend, jobs))
 
         return await self.meter.answer(GeneratedTexts, work)
 
@@ -230,4 +223,4 @@ class Generation(MeteredBackend[TextGenerationBackend]):
                 yield index, piece
         self.meter.usage.cut_short = False
         if (results := transcript.results()) is not None:
-            await self.meter.cache.put(GeneratedTexts.of(jobs, results))
+            await self.meter.cache.put(GeneratedTexts.of(results))
