@@ -165,3 +165,17 @@ async def test_a_body_that_stops_coming_gets_408(port: int) -> None:
 async def test_a_connection_that_sends_nothing_is_closed_without_an_answer(port: int) -> None:
     async with connection(port) as (reader, _):
         assert await asyncio.wait_for(reader.read(), LIMITS.header_timeout_seconds + SLACK_S) == b""
+
+
+async def test_a_body_queued_behind_a_slow_answer_is_not_timed_out_meanwhile(port: int) -> None:
+    """uvicorn reads no more of a request sent behind another until that one is answered: its body's
+    deadline waits too."""
+    second = post(b"y" * 20)
+    async with connection(port) as (reader, writer):
+        writer.write(post(b"x", f"/?sleep={SLOW_S}") + second[:-10])
+        await asyncio.sleep(LIMITS.body_timeout_seconds * 2)
+        writer.write(second[-10:])
+
+        answers = [await asyncio.wait_for(response(reader), SLOW_S + SLACK_S) for _ in range(2)]
+
+    assert answers == [(200, b"1"), (200, b"20")]

@@ -61,7 +61,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._refused or self.transport.is_closing():
+        if self._refused:
             return
         if self._phase is _Phase.BODY:
             super().data_received(data)
@@ -84,7 +84,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                     )
                 )
                 return
-        self._arm_deadline()
+        if self._deadline is None and self._phase is not _Phase.IDLE:
+            self._arm_deadline()
 
     def _head_ended(self) -> bool:
         """Whether the head being read has ended (its request may have too: the budget is then renewed)."""
@@ -110,8 +111,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # deadlines
 
     def _arm_deadline(self) -> None:
-        if self._deadline is not None or self._refused:
-            return
         if self._phase is _Phase.HEAD:
             self._deadline = self.loop.call_later(self.limits.header_timeout_seconds, self._head_timed_out)
         elif self._phase is _Phase.BODY:
@@ -156,7 +155,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             )
 
     def _refuse(self, error: APIError) -> None:
-        """Answer `error` and close, reading nothing more."""
+        """Answer `error`; drop what else arrives, and close once the client has had the time to read it."""
         self._refused = True
         self._cancel_deadline()
         client = "%s:%d" % self.client if self.client else "a client"  # noqa: UP031 (as uvicorn logs it)
