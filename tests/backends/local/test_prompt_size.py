@@ -139,7 +139,12 @@ def with_pipeline(tokenizer: PreTrainedTokenizerFast, **steps: Any) -> PreTraine
     [
         {"pre_tokenizer": {"type": "WhitespaceSplit"}},  # a million spaces become no token at all
         {"normalizer": {"type": "NFC"}},  # composes characters: fewer come out than went in
-        {"normalizer": {"type": "Sequence", "normalizers": [{"type": "Strip", "strip_left": True, "strip_right": True}]}},
+        {
+            "normalizer": {
+                "type": "Sequence",
+                "normalizers": [{"type": "Strip", "strip_left": True, "strip_right": True}],
+            }
+        },
         {"normalizer": {"type": "Replace", "pattern": {"String": "  "}, "content": " "}},
     ],
 )
