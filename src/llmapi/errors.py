@@ -165,6 +165,20 @@ class PayloadTooLargeError(APIError):
     default_code = "request_too_large"
 
 
+class RequestTimeoutError(APIError):
+    """408: the request's head or body did not arrive in time (refused by the server, before the app)."""
+
+    status_code = 408
+    default_code = "request_timeout"
+
+
+class HeaderFieldsTooLargeError(APIError):
+    """431: the request's line and headers are larger than the server takes."""
+
+    status_code = 431
+    default_code = "request_header_fields_too_large"
+
+
 class UnsupportedMediaTypeError(APIError):
     status_code = 415
     default_code = "unsupported_media_type"

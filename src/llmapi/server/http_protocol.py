@@ -14,7 +14,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from llmapi.api.security_headers import NO_STORE, SECURITY_HEADERS
 from llmapi.config import ServerSettings
-from llmapi.errors import APIError
+from llmapi.errors import APIError, HeaderFieldsTooLargeError, RequestTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -27,16 +27,6 @@ class _Phase(enum.Enum):
     IDLE = enum.auto()  # no request begun: a new connection, or between requests (uvicorn's keep-alive)
     HEAD = enum.auto()  # a request line and headers arriving
     BODY = enum.auto()  # the head is whole, its body arriving
-
-
-class RequestTimeoutError(APIError):
-    status_code = 408
-    default_code = "request_timeout"
-
-
-class HeaderFieldsTooLargeError(APIError):
-    status_code = 431
-    default_code = "request_header_fields_too_large"
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
