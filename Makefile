@@ -44,6 +44,7 @@ bench: install
 	$(PY) -m bench.auth.run
 	$(PY) -m bench.gateway.run
 	$(PY) -m bench.formats.run
+	$(PY) -m bench.hardening.run
 	$(PY) -m bench.startup.run
 
 clean:
