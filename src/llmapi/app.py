@@ -18,6 +18,7 @@ from llmapi.api.error_handlers import install_error_handlers
 from llmapi.api.error_middleware import UnexpectedErrorMiddleware
 from llmapi.api.metering_middleware import MeteringMiddleware
 from llmapi.api.negotiation_middleware import NegotiationMiddleware
+from llmapi.api.openapi_errors import with_error_answers
 from llmapi.api.request_body import BodyDecoder
 from llmapi.api.routes import (
     admin,
@@ -32,6 +33,7 @@ from llmapi.api.routes import (
     oauth,
     sentiment,
 )
+from llmapi.api.routing import heads_without_bodies
 from llmapi.backends.registry import ModelRegistry
 from llmapi.cache.memory_store import MemoryCacheStore
 from llmapi.cache.redis_store import RedisCacheStore
@@ -54,6 +56,11 @@ AUTH_OFF_WARNING = (
     "AUTHENTICATION IS OFF (LLMAPI_AUTH=off): anyone who can reach this server may use every endpoint, "
     "the admin API included. Use this only for local development."
 )
+
+DESCRIPTION = """Errors come in OpenAI's shape (`ErrorResponse`) in the format asked for; each operation lists
+the ones it can answer. Any request may also get, before it reaches an operation: 408 (its head or body did
+not arrive in time), 431 (its head is too large), 503 (the server is at its connection limit) and, for a
+fault of the server, 500. GET operations also answer HEAD."""
 
 
 async def _load_then_freeze(registry: ModelRegistry) -> None:
@@ -132,6 +139,7 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
         title="llmapi",
         version=__version__,
         summary="An OpenAI-compatible API in front of language models.",
+        description=DESCRIPTION,
         lifespan=lifespan,
         middleware=middleware,
         # Starlette builds a trailing-slash redirect from the request's Host; as OpenAI's, such paths are 404.
@@ -153,16 +161,17 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
     routers = (health, metrics, models, chat, completions, embeddings, generate, sentiment, me, admin, oauth)
     for module in routers:
         app.include_router(module.router)
-    _document_every_media_type(app)
+    _document_truthfully(app)
     return app
 
 
-def _document_every_media_type(app: FastAPI) -> None:
+def _document_truthfully(app: FastAPI) -> None:
+    """Every error an operation can answer, in every format it can be asked for; HEAD answers bodiless."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = with_all_media_types(generate())
+            app.openapi_schema = heads_without_bodies(with_all_media_types(with_error_answers(generate())))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -187,4 +187,9 @@ def test_the_openapi_document_lists_all_three_media_types(http: httpx.Client) ->
     chat = document["paths"]["/v1/chat/completions"]["post"]
 
     assert set(chat["requestBody"]["content"]) == {"application/json", XML, PROTOBUF}
-    assert set(chat["responses"]["200"]["content"]) == {"application/json", XML, PROTOBUF}
+    assert set(chat["responses"]["200"]["content"]) == {
+        "application/json",
+        XML,
+        PROTOBUF,
+        "text/event-stream",
+    }

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from starlette.responses import Response
 
 from llmapi.api.deps import IdentityDep
 from llmapi.api.responses import json_response
 from llmapi.api.route_classes import AuthenticatedRoute
+from llmapi.api.routing import Router
 from llmapi.api.security import PrincipalDep, require
 from llmapi.auth.scopes import Scope
 from llmapi.protocol.admin import (
@@ -24,7 +24,7 @@ from llmapi.protocol.admin import (
     UpdateKeyRequest,
 )
 
-router = APIRouter(
+router = Router(
     prefix="/v1/admin", tags=["admin"], dependencies=[require(Scope.ADMIN)], route_class=AuthenticatedRoute
 )
 

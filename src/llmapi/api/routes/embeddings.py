@@ -1,18 +1,19 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
 from llmapi.api.deps import InferenceDep
 from llmapi.api.responses import answer
 from llmapi.api.route_classes import AuthenticatedRoute
+from llmapi.api.routing import Router
 from llmapi.api.security import require
 from llmapi.auth.scopes import Scope
 from llmapi.protocol.embeddings import EmbeddingList, EmbeddingRequest
 from llmapi.serialization.messages import protobuf
 from llmapi.services.embeddings import create_embeddings
 
-router = APIRouter(prefix="/v1", tags=["embeddings"], route_class=AuthenticatedRoute)
+router = Router(prefix="/v1", tags=["embeddings"], route_class=AuthenticatedRoute)
 
 
 @router.post(

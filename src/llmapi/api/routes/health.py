@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import JSONResponse
 
 from llmapi.api.deps import RegistryDep
+from llmapi.api.routing import Router
 from llmapi.shared_redis import SharedRedis
 
-router = APIRouter(prefix="/health", tags=["health"])
+router = Router(prefix="/health", tags=["health"])
 
 
 @router.get("/live", summary="The process is up")
@@ -17,6 +18,7 @@ async def live() -> JSONResponse:
 @router.get(
     "/ready",
     summary="Every model is loaded (503 until then); `redis` says whether the shared Redis answers",
+    responses={503: {"description": "The models are still loading (the same body, status `loading`)."}},
 )
 async def ready(request: Request, registry: RegistryDep) -> JSONResponse:
     status = "ready" if registry.ready else "loading"

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from llmapi.api.deps import IdentityDep
 from llmapi.api.responses import json_response
 from llmapi.api.route_classes import AuthenticatedRoute
+from llmapi.api.routing import Router
 from llmapi.api.security import PrincipalDep, require
 from llmapi.auth.scopes import Scope
 from llmapi.protocol.admin import Me, UsageReport
 from llmapi.protocol.common import UTCTime
 
-router = APIRouter(prefix="/v1", tags=["identity"], route_class=AuthenticatedRoute)
+router = Router(prefix="/v1", tags=["identity"], route_class=AuthenticatedRoute)
 
 
 @router.get("/me", response_model=Me, summary="The calling credential: who, role, scopes, limits")

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-router = APIRouter(tags=["observability"])
+from llmapi.api.routing import Router
+
+router = Router(tags=["observability"])
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)

@@ -1,18 +1,18 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
 from starlette.responses import Response
 
 from llmapi.api.deps import RegistryDep
 from llmapi.api.responses import json_response
 from llmapi.api.route_classes import AuthenticatedRoute
+from llmapi.api.routing import Router
 from llmapi.api.security import require
 from llmapi.auth.scopes import Scope
 from llmapi.backends.base import ModelCard
 from llmapi.protocol.models import Model, ModelList
 from llmapi.serialization.messages import protobuf
 
-router = APIRouter(
+router = Router(
     prefix="/v1", tags=["models"], dependencies=[require(Scope.MODELS_READ)], route_class=AuthenticatedRoute
 )
 

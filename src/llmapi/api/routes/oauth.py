@@ -6,16 +6,18 @@ import base64
 import binascii
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Header
+from fastapi import Form, Header
 from starlette.responses import JSONResponse, Response
 
 from llmapi.api.deps import IdentityDep
 from llmapi.api.responses import json_response
 from llmapi.api.route_classes import ApiRoute
+from llmapi.api.routing import Router
 from llmapi.auth.oauth import OAuthError, require_client_credentials_grant
 from llmapi.protocol.admin import TokenResponse
+from llmapi.protocol.errors import ErrorResponse, OAuthErrorResponse
 
-router = APIRouter(tags=["oauth"], route_class=ApiRoute)
+router = Router(tags=["oauth"], route_class=ApiRoute)
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
@@ -32,7 +34,22 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:
     return client_id, client_secret
 
 
-@router.post("/v1/oauth/token", response_model=TokenResponse, summary="Exchange client credentials for a JWT")
+@router.post(
+    "/v1/oauth/token",
+    response_model=TokenResponse,
+    summary="Exchange client credentials for a JWT",
+    responses={
+        400: {
+            "model": OAuthErrorResponse | ErrorResponse,
+            "description": "A refused grant (RFC 6749 §5.2: invalid_request, unsupported_grant_type, "
+            "invalid_scope), or a body that cannot be read (OpenAI's shape).",
+        },
+        401: {
+            "model": OAuthErrorResponse,
+            "description": "invalid_client: no such client, or a wrong secret.",
+        },
+    },
+)
 async def token(
     identity: IdentityDep,
     grant_type: Annotated[str | None, Form()] = None,
