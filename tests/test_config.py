@@ -93,3 +93,26 @@ def test_a_short_secret_key_is_refused_and_an_empty_one_is_unset(monkeypatch: py
     assert (settings.secret_key, settings.secret_key_previous, settings.secret_key_file) == (None, None, None)
     monkeypatch.setenv("LLMAPI_SECRET_KEY", "k" * 32)
     assert "k" * 32 not in repr(load_settings())
+
+
+@pytest.mark.parametrize(
+    ("value", "origins"),
+    [
+        ('["https://a.example", "http://localhost:5173"]', ["https://a.example", "http://localhost:5173"]),
+        ("https://a.example, http://localhost:5173", ["https://a.example", "http://localhost:5173"]),
+        ("https://a.example", ["https://a.example"]),
+        ("*", ["*"]),
+        ("", []),
+    ],
+)
+def test_cors_origins_are_a_json_list_or_comma_separated(
+    monkeypatch: pytest.MonkeyPatch, value: str, origins: list[str]
+) -> None:
+    monkeypatch.setenv("LLMAPI_CORS_ORIGINS", value)
+    assert Settings().cors_origins == origins
+
+
+def test_cors_origins_off_by_default_and_refused_with_a_path() -> None:
+    assert Settings().cors_origins == []
+    with pytest.raises(ValueError, match="no path or trailing slash"):
+        Settings(cors_origins=["https://a.example/"])

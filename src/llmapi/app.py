@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 
 from llmapi import __version__
 from llmapi.api.context_middleware import RequestContextMiddleware
+from llmapi.api.cors import cors_middleware
 from llmapi.api.error_handlers import install_error_handlers
 from llmapi.api.error_middleware import UnexpectedErrorMiddleware
 from llmapi.api.metering_middleware import MeteringMiddleware
@@ -127,6 +128,9 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
     middleware = [
         # The request's context; its x-request-id and the security headers, on every response.
         Middleware(RequestContextMiddleware),
+        # CORS, when origins are set: preflights answered here, with an id and the security headers but
+        # before metering (not usage), negotiation (no 406) and the route (no credential asked).
+        *([cors_middleware(settings.cors_origins)] if settings.cors_origins else []),
         # When the response is over: settle the admission, record usage; limit and cache headers.
         Middleware(MeteringMiddleware, recorder=identity.usage),
         # The answer in the format Accept asks for, errors included.

@@ -5,9 +5,11 @@ Nothing is read at import time: call `load_settings()` (the CLI does) or build `
 
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -19,7 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from llmapi.types import Quantization, RateLimits, Role
 
@@ -35,6 +37,10 @@ _BACKENDS_BY_TASK: dict[str, set[str]] = {
     "embedding": {"sentence-transformers", "openai"},
     "sentiment": {"vader", "transformers"},
 }
+
+
+# What a browser sends in `Origin`: a scheme and a host, perhaps a port; no path.
+_ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s]+$")
 
 
 class ConfigError(ValueError):
@@ -273,11 +279,39 @@ class Settings(BaseSettings):
     docs: Literal["on", "off"] = Field(
         default="off", description="on: serve /docs, /redoc and /openapi.json (the admin API included)."
     )
+    # NoDecode: pydantic-settings would read a list from the environment as JSON only; `_origins` takes
+    # JSON or comma-separated.
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API (CORS), e.g. https://app.example.com; "
+        "none by default. `*` allows any.",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        """A JSON list (`["https://a.example"]`) or comma-separated (`https://a.example,https://b.example`)."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            return json.loads(value)
+        return [origin.strip() for origin in value.split(",") if origin.strip()]
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _bare_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port] with no path or trailing "
+                    "slash, as browsers send it (https://app.example.com), or * for any"
+                )
+        return value
 
     @field_validator(
         "admin_key", "redis_url", "secret_key", "secret_key_previous", "secret_key_file", mode="before"
