@@ -19,12 +19,11 @@ from llmapi.types import FinishReason
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One sequence to generate. `choice` is its number among the n choices of its prompt (it keeps their
-    seeds apart). Every sequence prefills its prompt, so every sequence counts its prompt's tokens."""
+    """One sequence to generate. Every sequence prefills its prompt, so every sequence counts its prompt's
+    tokens."""
 
     prompt: Prompt
     params: SamplingParams
-    choice: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +56,7 @@ def sampling_params(request: SamplingFields, *, max_tokens: int, choice: int = 0
 
 def choices(prompt: Prompt, request: SamplingFields, *, n: int, max_tokens: int) -> list[Job]:
     """The n jobs of one prompt."""
-    return [
-        Job(prompt, sampling_params(request, max_tokens=max_tokens, choice=i), choice=i) for i in range(n)
-    ]
+    return [Job(prompt, sampling_params(request, max_tokens=max_tokens, choice=i)) for i in range(n)]
 
 
 def new_id(prefix: str) -> str:
