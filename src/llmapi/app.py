@@ -21,19 +21,7 @@ from llmapi.api.metering_middleware import MeteringMiddleware
 from llmapi.api.negotiation_middleware import NegotiationMiddleware
 from llmapi.api.openapi_errors import with_error_answers
 from llmapi.api.request_body import BodyDecoder
-from llmapi.api.routes import (
-    admin,
-    chat,
-    completions,
-    embeddings,
-    generate,
-    health,
-    me,
-    metrics,
-    models,
-    oauth,
-    sentiment,
-)
+from llmapi.api.routes import ROUTERS
 from llmapi.api.routing import heads_without_bodies
 from llmapi.backends.registry import ModelRegistry
 from llmapi.cache.memory_store import MemoryCacheStore
@@ -162,9 +150,8 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
     app.state.shared_redis = shared_redis
     app.state.body_decoder = body_decoder
     install_error_handlers(app)
-    routers = (health, metrics, models, chat, completions, embeddings, generate, sentiment, me, admin, oauth)
-    for module in routers:
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     _document_truthfully(app)
     return app
 

@@ -12,20 +12,7 @@ from tests.api.test_security_headers import assert_hardened, vader
 from tests.servers import ADMIN_HEADERS
 
 from llmapi.api.cors import METHODS, RESPONSE_HEADERS
-from llmapi.api.routes import (
-    admin,
-    chat,
-    completions,
-    embeddings,
-    generate,
-    health,
-    me,
-    metrics,
-    models,
-    oauth,
-    sentiment,
-)
-from llmapi.api.routing import Router
+from llmapi.api.routes import ROUTERS
 from llmapi.services.usage import UsageEvent
 
 ALLOWED = "https://app.example.com"
@@ -130,9 +117,7 @@ async def test_cors_is_off_by_default(tmp_path: Path) -> None:
 
 def test_the_allowed_methods_are_the_methods_the_routes_take() -> None:
     taken: set[str] = set()
-    routers = (admin, chat, completions, embeddings, generate, health, me, metrics, models, oauth, sentiment)
-    for module in routers:
-        router: Router = module.router
+    for router in ROUTERS:
         for route in router.routes:
             taken |= getattr(route, "methods", set())
 
