@@ -9,8 +9,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FinishReason = Literal["stop", "length"]
-"""Why a generation ended: a stop condition (EOS or a stop string), or the token limit or context end."""
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
+"""Why a generation ended: a stop condition (EOS or a stop string), the token limit or context end, or (from
+models that do them) a tool call or a content filter."""
+
+Feature = Literal["tools", "logprobs", "structured output", "logit_bias", "non-text content", "suffix"]
+"""What a request may ask of a model beyond reading and writing text; a model card lists those it does."""
 
 Role = Literal["admin", "developer", "service"]
 """What a credential is: each role bundles scopes (llmapi.auth.scopes) and default rate limits (config)."""

@@ -55,13 +55,29 @@ def test_wrong_type_in_nested_field(http: httpx.Client, openai_schemas: OpenAISc
     assert str(error["param"]).startswith("messages.0")
 
 
-def test_unsupported_features_say_so(http: httpx.Client, openai_schemas: OpenAISchemas) -> None:
-    response = http.post(
-        "/v1/chat/completions",
-        json={"model": "gpt2-124m-random", "messages": [{"role": "user", "content": "x"}], "logprobs": True},
-    )
-    error = assert_openai_error(response, 400, openai_schemas)
-    assert "not supported" in str(error["message"])
+@pytest.mark.parametrize(
+    ("fields", "feature"),
+    [
+        ({"logprobs": True}, "logprobs"),
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
+        ({"response_format": {"type": "json_object"}}, "structured output"),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}
+                ]
+            },
+            "non-text content",
+        ),
+    ],
+)
+def test_what_a_local_model_cannot_do_is_refused_not_ignored(
+    http: httpx.Client, openai_schemas: OpenAISchemas, fields: dict[str, object], feature: str
+) -> None:
+    body = {"model": "gpt2-124m-random", "messages": [{"role": "user", "content": "x"}], **fields}
+    error = assert_openai_error(http.post("/v1/chat/completions", json=body), 400, openai_schemas)
+    assert f"does not support {feature}" in str(error["message"])
+    assert error["code"] == "unsupported_parameter"
 
 
 def test_unknown_fields_are_accepted(http: httpx.Client) -> None:

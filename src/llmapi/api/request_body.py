@@ -33,12 +33,13 @@ class BodyField(Protocol):
 
 class DecodedRequest(Request):
     """A request whose body FastAPI reads as the request model validated already (FastAPI passes a model
-    instance through its own validation as it is)."""
+    instance through its own validation as it is). `document` is the body in its JSON form, as sent."""
 
-    def __init__(self, scope: Scope, receive: Receive, *, body: bytes, model: Any) -> None:
+    def __init__(self, scope: Scope, receive: Receive, *, body: bytes, document: Any, model: Any) -> None:
         super().__init__(scope, receive)
         self._raw_body = body
         self._model = model
+        self.document = document
 
     async def body(self) -> bytes:
         return self._raw_body
@@ -59,7 +60,9 @@ class BodyDecoder:
     def close(self) -> None:
         self._thread.shutdown(wait=False, cancel_futures=True)
 
-    async def decode(self, request: Request, *, into: BodyField, protobuf_message: str | None) -> Request:
+    async def decode(
+        self, request: Request, *, into: BodyField, protobuf_message: str | None
+    ) -> DecodedRequest:
         """The request with its body read, decoded and validated `into` the route's body field, or the
         validation error FastAPI would raise. `protobuf_message` None: the route has no Protobuf form."""
         sent_in = request_format(request.headers.get("content-type"))
@@ -73,17 +76,17 @@ class BodyDecoder:
                 f"{request.method} {request.url.path} has no Protobuf form; send JSON or XML."
             )
         body = await _read(request.receive, request.headers, self.max_body_bytes)
-        codec, model = self.codecs[sent_in], None  # no body: FastAPI says the fields are missing
+        codec, document, model = self.codecs[sent_in], None, None  # no body: FastAPI says what is missing
         if len(body) > OFF_LOOP_BYTES:
             decode = functools.partial(_decode, codec, body, protobuf_message, into)
-            model = await asyncio.get_running_loop().run_in_executor(self._thread, decode)
+            document, model = await asyncio.get_running_loop().run_in_executor(self._thread, decode)
         elif body:
-            model = _decode(codec, body, protobuf_message, into)
+            document, model = _decode(codec, body, protobuf_message, into)
         MutableHeaders(scope=request.scope)["content-type"] = JSON
-        return DecodedRequest(request.scope, request.receive, body=body, model=model)
+        return DecodedRequest(request.scope, request.receive, body=body, document=document, model=model)
 
 
-def _decode(codec: Codec, body: bytes, message: str | None, into: BodyField) -> Any:
+def _decode(codec: Codec, body: bytes, message: str | None, into: BodyField) -> tuple[Any, Any]:
     try:
         data = codec.decode(body, message=message or "")
     except CodecError as exc:
@@ -97,7 +100,7 @@ def _decode(codec: Codec, body: bytes, message: str | None, into: BodyField) -> 
     model, errors = into.validate(data, {}, loc=("body",))
     if errors:
         raise RequestValidationError(errors, body=data)
-    return model
+    return data, model
 
 
 async def _read(receive: Receive, headers: Headers, limit: int) -> bytes:

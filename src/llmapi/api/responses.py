@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from llmapi.api.disconnect import cancel_on_disconnect
 from llmapi.api.streaming import sse_response
 from llmapi.errors import APIError
+from llmapi.services.request_context import RequestContext
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
@@ -24,10 +25,19 @@ def error_response(error: APIError, status_code: int | None = None) -> JSONRespo
 
 
 async def answer(
-    request: Request, result: Coroutine[Any, Any, BaseModel] | AsyncIterator[BaseModel]
+    request: Request,
+    result: Coroutine[Any, Any, BaseModel | bytes] | AsyncIterator[BaseModel] | AsyncIterator[bytes],
 ) -> Response:
     """A whole answer as JSON (its work cancelled if the client leaves first), or a stream as server-sent
-    events."""
+    events. Bytes are JSON already (passed through from an upstream)."""
     if isinstance(result, AsyncIterator):
         return await sse_response(result)
-    return json_response(await cancel_on_disconnect(request, result))
+    value = await cancel_on_disconnect(request, result)
+    if isinstance(value, bytes):
+        return Response(value, media_type="application/json")
+    return json_response(value)
+
+
+def document(request: Request) -> Any:
+    """The request's body in its JSON form, as the client sent it."""
+    return RequestContext.of(request.scope).document

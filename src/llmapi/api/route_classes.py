@@ -45,7 +45,9 @@ class ApiRoute(APIRoute):
             context.response_message = messages.response
             if body_field is not None:
                 decoder: BodyDecoder = request.app.state.body_decoder
-                request = await decoder.decode(request, into=body_field, protobuf_message=messages.request)
+                decoded = await decoder.decode(request, into=body_field, protobuf_message=messages.request)
+                context.document = decoded.document
+                request = decoded
             return await handle(request)
 
         return handler

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from llmapi.config import Task
 from llmapi.engine.engine_stats import EngineStats
 from llmapi.engine.sampling_params import SamplingParams
-from llmapi.types import FinishReason, MessageRole
+from llmapi.types import Feature, FinishReason, MessageRole
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +21,8 @@ class ModelCard:
     owned_by: str
     created: int
     context_length: int | None = None
+    features: frozenset[Feature] = frozenset()
+    """What the model does beyond reading and writing text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,30 @@ class Sentiment:
     scores: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Counts:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedAnswer:
+    """A whole answer passed through from an upstream: the JSON body for the client, and the tokens the
+    upstream says it used (None if it did not say)."""
+
+    body: bytes
+    counts: Counts | None
+
+
+@dataclass(slots=True)
+class StreamTally:
+    """What a passed-through stream has counted so far: the upstream's usage once its usage chunk has
+    passed, and the chunks that carried choices (what a stream cut short before it is charged by)."""
+
+    counts: Counts | None = None
+    pieces: int = 0
+
+
 class Backend(Protocol):
     """What every backend has: a card, a start (load weights, open connections) and a close."""
 
@@ -93,6 +119,21 @@ class EmbeddingBackend(Backend, Protocol):
 class SentimentBackend(Backend, Protocol):
     async def analyze(self, texts: Sequence[str]) -> tuple[list[Sentiment], int]:
         """One result per text, and the number of input tokens (0 where the model has no tokenizer)."""
+        ...
+
+
+@runtime_checkable
+class PassThroughBackend(Backend, Protocol):
+    """A backend that forwards the client's request as sent (an OpenAI-compatible upstream). `path` is the
+    API path under `/v1` (`chat/completions`, `completions`, `embeddings`, `responses`); `document` the
+    request in its JSON form."""
+
+    async def forward(self, path: str, document: Mapping[str, Any]) -> ForwardedAnswer: ...
+
+    def forward_stream(
+        self, path: str, document: Mapping[str, Any], tally: StreamTally
+    ) -> AsyncGenerator[bytes, None]:
+        """The `data` payload of each event as the client gets it; closing it early drops the upstream."""
         ...
 
 

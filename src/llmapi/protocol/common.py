@@ -10,6 +10,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from llmapi.types import Feature
+
 logger = logging.getLogger(__name__)
 
 MAX_STOP_SEQUENCES = 4
@@ -99,6 +101,10 @@ class SamplingFields(RequestModel):
     seed: int | None = Field(default=None, ge=-(2**63), le=2**64 - 1)
     stop: StopField = None
     ignore_eos: bool = Field(default=False, description="Extension (as vLLM): keep going past end-of-text.")
+
+    def features(self) -> set[Feature]:
+        """What the request asks of the model beyond reading and writing text."""
+        return set()
 
     def stop_sequences(self) -> tuple[str, ...]:
         if self.stop is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from llmapi.protocol.common import (
     MAX_CHOICES,
@@ -16,7 +16,7 @@ from llmapi.protocol.common import (
     Usage,
     estimated_tokens,
 )
-from llmapi.types import FinishReason
+from llmapi.types import Feature, FinishReason
 
 MAX_PROMPTS = 16
 
@@ -30,7 +30,8 @@ class CompletionRequest(SamplingFields):
         | Annotated[list[TokenIds], Field(min_length=1, max_length=MAX_PROMPTS)]
     ) = Field(description="A prompt or a list of prompts: strings, or token ids of the model's tokenizer.")
     echo: bool = False
-    logprobs: int | None = None
+    logprobs: int | None = Field(default=None, ge=0, le=5)
+    logit_bias: dict[str, float] | None = None
     max_tokens: MaxTokens | None = 16
     n: int = Field(default=1, ge=1, le=MAX_CHOICES)
     stream: bool = False
@@ -38,19 +39,16 @@ class CompletionRequest(SamplingFields):
     suffix: str | None = None
     user: str | None = None
 
-    @field_validator("logprobs")
-    @classmethod
-    def _no_logprobs(cls, value: int | None) -> int | None:
-        if value:
-            raise ValueError("logprobs are not supported by this server; leave logprobs unset")
-        return value
-
-    @field_validator("suffix")
-    @classmethod
-    def _no_suffix(cls, value: str | None) -> str | None:
-        if value:
-            raise ValueError("suffix (insertion) is not supported by this server; leave it unset")
-        return value
+    def features(self) -> set[Feature]:
+        """What the request asks of the model beyond reading and writing text."""
+        used: set[Feature] = set()
+        if self.logprobs:
+            used.add("logprobs")
+        if self.suffix:
+            used.add("suffix")
+        if self.logit_bias:
+            used.add("logit_bias")
+        return used
 
     def requested_max_tokens(self) -> int | None:
         return self.max_tokens
@@ -77,10 +75,17 @@ class CompletionRequest(SamplingFields):
         ]
 
 
+class CompletionLogprobs(BaseModel):
+    tokens: list[str] | None = None
+    token_logprobs: list[float | None] | None = None
+    top_logprobs: list[dict[str, float] | None] | None = None
+    text_offset: list[int] | None = None
+
+
 class CompletionChoice(BaseModel):
     index: int
     text: str
-    logprobs: None = None
+    logprobs: CompletionLogprobs | None = None
     finish_reason: FinishReason | None
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import Any
 
 from llmapi.backends.base import ChatMessage, ChatPrompt
 from llmapi.protocol.chat import (
@@ -15,7 +17,14 @@ from llmapi.protocol.chat import (
     ChatDelta,
 )
 from llmapi.protocol.common import Usage
+from llmapi.services.forwarding import Forwarding
 from llmapi.services.text_jobs import GeneratedTexts, Generation, Job, Transcript, choices, new_id, now
+
+_PATH = "chat/completions"
+
+
+def _document(request: ChatCompletionRequest, document: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return document if document is not None else request.model_dump(mode="json", exclude_unset=True)
 
 
 def _jobs(request: ChatCompletionRequest, max_tokens: int) -> list[Job]:
@@ -36,15 +45,33 @@ def _completion(model: str, texts: GeneratedTexts) -> ChatCompletion:
     )
 
 
-async def create_chat_completion(*, request: ChatCompletionRequest, generation: Generation) -> ChatCompletion:
+async def create_chat_completion(
+    *,
+    request: ChatCompletionRequest,
+    generation: Generation | Forwarding,
+    document: Mapping[str, Any] | None = None,
+) -> ChatCompletion:
+    """`document` is the request in its JSON form, as a passed-through request goes upstream (by default,
+    the fields `request` was given)."""
+    if isinstance(generation, Forwarding):
+        body = await generation.answer(_PATH, _document(request, document))
+        return ChatCompletion.model_validate_json(body)
     return _completion(generation.model, await generation.run(_jobs(request, generation.max_tokens)))
 
 
 async def stream_chat_completion(
-    *, request: ChatCompletionRequest, generation: Generation
+    *,
+    request: ChatCompletionRequest,
+    generation: Generation | Forwarding,
+    document: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[ChatCompletionChunk]:
     """Chunks as OpenAI sends them: a role delta per choice, content deltas, exactly one chunk with
     finish_reason per choice, then (with stream_options.include_usage) a usage chunk with no choices."""
+    if isinstance(generation, Forwarding):
+        async with aclosing(generation.stream(_PATH, _document(request, document))) as events:
+            async for event in events:
+                yield ChatCompletionChunk.model_validate_json(event)
+        return
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
     chunk_id, created = new_id("chatcmpl"), now()
 

@@ -9,12 +9,14 @@ route; nothing here changes unless it is a new kind of model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel
 
 from llmapi.auth.principal import Principal
-from llmapi.backends.base import Backend
+from llmapi.backends.base import Backend, PassThroughBackend, TextGenerationBackend
 from llmapi.backends.registry import ModelRegistry
+from llmapi.errors import UnsupportedError
 from llmapi.protocol.chat import ChatCompletionRequest
 from llmapi.protocol.completions import CompletionRequest
 from llmapi.protocol.embeddings import EmbeddingRequest
@@ -22,6 +24,7 @@ from llmapi.protocol.generate import GenerateTextRequest
 from llmapi.protocol.sentiment import SentimentRequest
 from llmapi.services.admission import Gatekeeper
 from llmapi.services.embeddings import Embedder
+from llmapi.services.forwarding import Forwarding
 from llmapi.services.metering import Meter
 from llmapi.services.request_context import RequestContext
 from llmapi.services.response_cache import Kind, ResponseCache
@@ -41,11 +44,33 @@ class Inference:
     default_max_tokens: int
     cache_control: str | None = None
 
-    async def generation(self, kind: Kind, request: TextRequest) -> Generation:
-        """`max_tokens` is decided here, once: the request's, else the server's default."""
+    async def generation(
+        self, kind: Literal["chat", "completions"], request: ChatCompletionRequest | CompletionRequest
+    ) -> Generation | Forwarding:
+        """A model on an OpenAI-compatible upstream gets the request passed through as sent."""
         backend = self.registry.text(request.model)
-        max_tokens = request.requested_max_tokens() or self.default_max_tokens
-        meter = await self._admit(
+        if isinstance(backend, PassThroughBackend):
+            # Not cached when streamed: the cache keeps whole answers as the upstream sent them.
+            meter = await self._admit_text(backend, None if request.stream else kind, request)
+            return Forwarding(backend, meter=meter, prompt_estimate=request.prompt_token_estimate())
+        return await self._generation(backend, kind, request)
+
+    async def prompt_generation(self, request: GenerateTextRequest) -> Generation:
+        """`/v1/generate/text` has no upstream form: a remote model gets the prompt rebuilt."""
+        return await self._generation(self.registry.text(request.model), "generate", request)
+
+    async def _generation(
+        self, backend: TextGenerationBackend, kind: Kind, request: TextRequest
+    ) -> Generation:
+        _require_features(backend, request)
+        meter = await self._admit_text(backend, kind, request)
+        return Generation(backend, max_tokens=self._max_tokens(request), meter=meter)
+
+    async def _admit_text(self, backend: Backend, kind: Kind | None, request: TextRequest) -> Meter:
+        """`max_tokens` is decided here, once: the request's, else the server's default (for a passed-through
+        request, what is reserved: it goes upstream as sent)."""
+        max_tokens = self._max_tokens(request)
+        return await self._admit(
             backend,
             request,
             tokens=request.token_estimate(max_tokens),
@@ -54,12 +79,16 @@ class Inference:
             kind=kind,
             max_tokens=max_tokens,
         )
-        return Generation(backend, max_tokens=max_tokens, meter=meter)
 
-    async def embedder(self, request: EmbeddingRequest) -> Embedder:
+    def _max_tokens(self, request: TextRequest) -> int:
+        return request.requested_max_tokens() or self.default_max_tokens
+
+    async def embedder(self, request: EmbeddingRequest) -> Embedder | Forwarding:
         backend = self.registry.embedding(request.model)
         tokens = request.token_estimate()
         meter = await self._admit(backend, request, tokens=tokens, prompt_tokens=tokens, kind="embeddings")
+        if isinstance(backend, PassThroughBackend):
+            return Forwarding(backend, meter=meter, prompt_estimate=tokens)
         return Embedder(backend, meter=meter)
 
     async def analyzer(self, request: SentimentRequest) -> Analyzer:
@@ -88,6 +117,23 @@ class Inference:
         )
         if kind is not None:
             context.cache = self.response_cache.lookup(
-                self.principal, kind, request, max_tokens=max_tokens, cache_control=self.cache_control
+                self.principal,
+                kind,
+                request,
+                max_tokens=max_tokens,
+                cache_control=self.cache_control,
+                # A passed-through request goes upstream with every field: every field can change its answer.
+                whole=isinstance(backend, PassThroughBackend),
             )
         return Meter(model=model, usage=context.usage, cache=context.cache)
+
+
+def _require_features(backend: Backend, request: TextRequest) -> None:
+    """Refuses, before anything is charged, what the model cannot do (rather than ignore it)."""
+    missing = request.features() - backend.card.features
+    if missing:
+        raise UnsupportedError(
+            f"The model '{backend.card.id}' does not support {' or '.join(sorted(missing))}: "
+            "send the request without it, or use a model that does.",
+            param=sorted(missing)[0].replace(" ", "_"),
+        )

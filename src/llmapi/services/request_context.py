@@ -32,6 +32,8 @@ class RequestContext:
     """The media type the response is sent in, from `Accept`."""
     response_message: str | None = None
     """The Protobuf message of the route's successful answer; None where it has no Protobuf form."""
+    document: Any = None
+    """The request's body in its JSON form, as the client sent it (what is passed through upstream)."""
 
     @classmethod
     def of(cls, scope: MutableMapping[str, Any]) -> RequestContext:

@@ -89,15 +89,17 @@ class ResponseCache:
         *,
         max_tokens: int | None = None,
         cache_control: str | None = None,
+        whole: bool = False,
     ) -> CacheLookup:
         """How `request` may use the cache. `max_tokens` is the effective limit, so that spelling it
-        `max_tokens`, `max_completion_tokens` or leaving it to the default gives one key."""
+        `max_tokens`, `max_completion_tokens` or leaving it to the default gives one key. `whole`: fields
+        this server does not know are part of the key too (they reach an upstream that may)."""
         if not self._settings.enabled or not self._cacheable(request):
             return NO_CACHE
         directives = {d.strip().lower() for d in (cache_control or "").split(",")}
         namespace = "shared" if self._settings.shared else f"{principal.kind}:{principal.id}"
         try:
-            key = cache_key(namespace, kind, _canonical_request(request, max_tokens))
+            key = cache_key(namespace, kind, _canonical_request(request, max_tokens, whole=whole))
         except TypeError:  # a value JSON cannot hold exactly (an integer past 64 bits): not cacheable
             return NO_CACHE
         return CacheLookup(
@@ -131,9 +133,9 @@ class ResponseCache:
         await self._store.close()
 
 
-def _canonical_request(request: BaseModel, max_tokens: int | None) -> Mapping[str, Any]:
-    """The request's output-changing fields. Unknown fields are ignored by the server, so not part of it."""
-    ignored = _NOT_OUTPUT | _MAX_TOKENS_ALIASES | set(request.model_extra or {})
+def _canonical_request(request: BaseModel, max_tokens: int | None, *, whole: bool) -> Mapping[str, Any]:
+    """The request's output-changing fields; unknown fields only if `whole`."""
+    ignored = _NOT_OUTPUT | _MAX_TOKENS_ALIASES | (set() if whole else set(request.model_extra or {}))
     payload = request.model_dump(exclude=ignored, exclude_none=True)
     if max_tokens is not None:
         payload["max_tokens"] = max_tokens

@@ -24,6 +24,6 @@ router = Router(prefix="/v1/generate", tags=["tasks"], route_class=Authenticated
     openapi_extra=protobuf(request="GenerateTextRequest", response="GenerateTextResponse"),
 )
 async def generate(body: GenerateTextRequest, request: Request, inference: InferenceDep) -> Response:
-    generation = await inference.generation("generate", body)
+    generation = await inference.prompt_generation(body)
     run = stream_text if body.stream else generate_text
     return await answer(request, run(request=body, generation=generation))

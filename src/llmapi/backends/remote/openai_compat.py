@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from typing import Any, get_args
 
 import aiohttp
 import orjson
@@ -15,16 +15,20 @@ from yarl import URL
 from llmapi.backends.base import (
     ChatPrompt,
     Embeddings,
+    ForwardedAnswer,
     GenerationChunk,
     ModelCard,
     Prompt,
+    StreamTally,
 )
 from llmapi.backends.remote.options import OpenAICompatOptions
+from llmapi.backends.remote.passthrough import EventStream, answer, client_wants_usage, request_body
 from llmapi.backends.remote.responses import CompletionStream, parse_embeddings
 from llmapi.backends.remote.upstream_errors import UpstreamErrors
 from llmapi.config import ConfigError, ModelSpec, Task
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.errors import InvalidRequestError, ServiceUnavailableError, WrongTaskError
+from llmapi.types import Feature
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +40,10 @@ _JSON = {"Content-Type": "application/json"}
 class OpenAICompatBackend:
     """Text generation or embeddings through a remote engine's OpenAI-compatible API.
 
-    Generation is always streamed upstream, so tokens pass through as they come and closing the
-    iterator closes the upstream connection, which makes the engine stop generating.
+    Chat completions, completions and embeddings are passed through (`forward`, `forward_stream`: the
+    client's request as sent, see `passthrough.py`). What is rebuilt from a prompt (`generate`, for
+    `/v1/generate/text`) is always streamed upstream, so tokens pass through as they come. Closing a
+    stream early closes the upstream connection, which makes the engine stop generating.
     """
 
     def __init__(self, spec: ModelSpec) -> None:
@@ -54,6 +60,7 @@ class OpenAICompatBackend:
             owned_by=options.owned_by,
             created=int(time.time()),
             context_length=options.context_length,
+            features=frozenset(get_args(Feature)),
         )
         self._errors = UpstreamErrors(
             model=spec.id,
@@ -110,7 +117,7 @@ class OpenAICompatBackend:
         url, payload = self._generation_request(prompt, params)
         stream = CompletionStream(chat=isinstance(prompt, ChatPrompt), errors=self._errors)
         with self._errors.translated():
-            response = await self._post(url, payload, self._stream_timeout)
+            response = await self._post(url, orjson.dumps(payload), self._stream_timeout)
             complete = False
             try:
                 if response.content_type == "application/json":
@@ -131,13 +138,51 @@ class OpenAICompatBackend:
                 else:
                     response.close()
 
+    async def forward(self, path: str, document: Mapping[str, Any]) -> ForwardedAnswer:
+        body = request_body(document, upstream_model=self._upstream, stream=False)
+        with self._errors.translated():
+            response = await self._post(self._options.endpoint(path), body, self._call_timeout)
+            try:
+                raw = await response.read()
+            finally:
+                response.release()
+        return answer(raw, model=self._spec.id, errors=self._errors)
+
+    async def forward_stream(
+        self, path: str, document: Mapping[str, Any], tally: StreamTally
+    ) -> AsyncGenerator[bytes, None]:
+        body = request_body(document, upstream_model=self._upstream, stream=True)
+        events = EventStream(
+            model=self._spec.id,
+            include_usage=client_wants_usage(document),
+            errors=self._errors,
+            tally=tally,
+        )
+        with self._errors.translated():
+            response = await self._post(self._options.endpoint(path), body, self._stream_timeout)
+            try:
+                if response.content_type == "application/json":  # an upstream that does not stream
+                    raise self._errors.broken("it answered a stream request with one JSON document")
+                async for data in response.content.iter_any():
+                    for event in events.feed(data):
+                        yield event
+                for event in events.finish():
+                    yield event
+                if not events.done:
+                    raise self._errors.broken("the stream ended without [DONE]")
+            finally:
+                if events.done:
+                    response.release()
+                else:
+                    response.close()
+
     async def embed(self, inputs: Sequence[str]) -> Embeddings:
         self._require_task("embedding")
         if not inputs:
             return Embeddings(vectors=[], prompt_tokens=0)
         payload = {"model": self._upstream, "input": list(inputs), "encoding_format": "float"}
         with self._errors.translated():
-            response = await self._post(self._embeddings_url, payload, self._call_timeout)
+            response = await self._post(self._embeddings_url, orjson.dumps(payload), self._call_timeout)
             try:
                 body = await response.read()
             finally:
@@ -186,16 +231,14 @@ class OpenAICompatBackend:
             payload["ignore_eos"] = True
         return url, payload
 
-    async def _post(
-        self, url: URL, payload: dict[str, Any], limits: aiohttp.ClientTimeout
-    ) -> aiohttp.ClientResponse:
+    async def _post(self, url: URL, body: bytes, limits: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
         """POSTs JSON and returns the response if it is a 200; raises the mapped error otherwise."""
         session = self._session
         if session is None:
             raise ServiceUnavailableError(
                 f"Model '{self._spec.id}' is not started (or is shutting down); retry in a moment."
             )
-        response = await self._send(session, url, orjson.dumps(payload), limits)
+        response = await self._send(session, url, body, limits)
         if response.status == 200:
             return response
         try:
