@@ -24,13 +24,15 @@ _KNOWN = frozenset(
         "max_retries",
         "max_connections",
         "owned_by",
+        "breaker_failures",
+        "breaker_reset_s",
     }
 )
 
 
 @dataclass(frozen=True, slots=True)
 class OpenAICompatOptions:
-    base_url: URL
+    base_urls: tuple[URL, ...]
     upstream_model: str
     timeout: float = 600.0
     connect_timeout: float = 5.0
@@ -38,12 +40,28 @@ class OpenAICompatOptions:
     max_retries: int = 2
     max_connections: int = 100
     owned_by: str = "remote"
+    breaker_failures: int = 3
+    breaker_reset_s: float = 5.0
     api_key: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.base_urls:
+            raise ValueError("OpenAICompatOptions needs at least one base URL")
+
+    @property
+    def base_url(self) -> URL:
+        """The first replica's base URL."""
+        return self.base_urls[0]
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """Scheme, host and port of each replica: what messages name (never a path or credentials)."""
+        return tuple(str(url.origin()) for url in self.base_urls)
 
     @property
     def origin(self) -> str:
-        """Scheme, host and port of the upstream: what error messages name (never a path or credentials)."""
-        return str(self.base_url.origin())
+        """The first replica's origin."""
+        return self.origins[0]
 
     def endpoint(self, path: str) -> URL:
         return URL(f"{self.base_url}/{path}")
@@ -55,7 +73,7 @@ class OpenAICompatOptions:
         if unknown:
             raise reader.error(f"unknown options {unknown} for an 'openai' backend; known: {sorted(_KNOWN)}")
         return cls(
-            base_url=reader.base_url(),
+            base_urls=reader.base_urls(),
             upstream_model=reader.text("upstream_model") or spec.source or spec.id,
             timeout=reader.seconds("timeout", 600.0),
             connect_timeout=reader.seconds("connect_timeout", 5.0),
@@ -63,6 +81,8 @@ class OpenAICompatOptions:
             max_retries=reader.count("max_retries", 2, minimum=0),
             max_connections=reader.count("max_connections", 100, minimum=1),
             owned_by=reader.text("owned_by") or "remote",
+            breaker_failures=reader.count("breaker_failures", 3, minimum=1),
+            breaker_reset_s=reader.seconds("breaker_reset_s", 5.0),
             api_key=reader.api_key(environ),
         )
 
@@ -75,19 +95,38 @@ class _Reader:
     def error(self, message: str) -> ConfigError:
         return ConfigError(f"model '{self._id}': {message}")
 
-    def base_url(self) -> URL:
+    def base_urls(self) -> tuple[URL, ...]:
+        """One URL, or a list of the URLs of replicas serving the same model."""
         value = self._options.get("base_url")
+        if isinstance(value, str) and value.strip():
+            return (self._url("options.base_url", value),)
+        if not isinstance(value, list) or not value:
+            raise self.error(
+                "options.base_url must be the URL of the upstream's API, e.g. http://127.0.0.1:8001/v1, "
+                "or a list of the URLs of its replicas"
+            )
+        urls = tuple(self._url(f"options.base_url[{i}]", item) for i, item in enumerate(value))
+        places = [(url.scheme, url.host, url.port, url.path) for url in urls]
+        for i, place in enumerate(places):
+            if place in places[:i]:
+                first = places.index(place)
+                raise self.error(
+                    f"options.base_url[{i}] repeats options.base_url[{first}]; list each replica once"
+                )
+        return urls
+
+    def _url(self, key: str, value: object) -> URL:
         example = "e.g. http://127.0.0.1:8001/v1"
         if not isinstance(value, str) or not value.strip():
-            raise self.error(f"options.base_url must be the URL of the upstream's API, {example}")
+            raise self.error(f"{key} must be the URL of the upstream's API, {example}")
         try:
             url = URL(value.strip().rstrip("/"))
         except ValueError as exc:
-            raise self.error(f"options.base_url {value!r} is not a URL ({exc}); {example}") from exc
+            raise self.error(f"{key} {value!r} is not a URL ({exc}); {example}") from exc
         if url.scheme not in ("http", "https") or not url.host:
-            raise self.error(f"options.base_url {value!r} must be an http(s) URL with a host, {example}")
+            raise self.error(f"{key} {value!r} must be an http(s) URL with a host, {example}")
         if url.query_string or url.fragment:
-            raise self.error(f"options.base_url {value!r} must not have a query or fragment, {example}")
+            raise self.error(f"{key} {value!r} must not have a query or fragment, {example}")
         return url
 
     def text(self, key: str) -> str | None:
