@@ -9,6 +9,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    field_validator,
     model_serializer,
 )
 
@@ -145,6 +146,11 @@ class ChatCompletionMessage(BaseModel):
     content: str | None
     refusal: str | None = None
     tool_calls: list[ToolCall] | None = None
+
+    @field_validator("tool_calls")
+    @classmethod
+    def _no_calls_is_none(cls, value: list[ToolCall] | None) -> list[ToolCall] | None:
+        return value or None
 
     @model_serializer(mode="wrap")
     def _omit_absent_tool_calls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
