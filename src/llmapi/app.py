@@ -23,11 +23,10 @@ from llmapi.api.openapi_errors import with_error_answers
 from llmapi.api.request_body import BodyDecoder
 from llmapi.api.routes import ROUTERS
 from llmapi.api.routing import heads_without_bodies
-from llmapi.backends.registry import ModelRegistry
+from llmapi.backends.registry import BackendMetrics, ModelRegistry
 from llmapi.cache.memory_store import MemoryCacheStore
 from llmapi.cache.redis_store import RedisCacheStore
 from llmapi.config import Settings
-from llmapi.observability.engine_metrics import EngineMetrics
 from llmapi.observability.gateway_metrics import GatewayMetrics
 from llmapi.observability.metrics import EngineStatsCollector, new_metrics_registry
 from llmapi.ratelimit.memory_store import MemoryLimitStore
@@ -64,7 +63,7 @@ async def _load_then_freeze(registry: ModelRegistry) -> None:
 def create_app(settings: Settings, registry: ModelRegistry | None = None) -> FastAPI:
     """The app serves at once; models load in the background and /health/ready turns 200 when they are in."""
     metrics_registry = new_metrics_registry()
-    served = registry or ModelRegistry.from_settings(settings, EngineMetrics(metrics_registry))
+    served = registry or ModelRegistry.from_settings(settings, BackendMetrics.on(metrics_registry))
     metrics_registry.register(EngineStatsCollector(served.engine_stats))
     identity = Identity(settings)
     gateway_metrics = GatewayMetrics(metrics_registry)

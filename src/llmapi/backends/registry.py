@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import cast
+
+from prometheus_client import CollectorRegistry
 
 from llmapi.backends.base import (
     Backend,
@@ -19,18 +22,19 @@ from llmapi.config import ModelSpec, Settings, Task
 from llmapi.engine.engine_stats import EngineStats
 from llmapi.errors import InvalidRequestError, ModelNotFoundError, ServiceUnavailableError, WrongTaskError
 from llmapi.observability.engine_metrics import EngineMetrics
+from llmapi.observability.upstream_metrics import UpstreamMetrics
 
 logger = logging.getLogger(__name__)
 
 
-def build_backend(spec: ModelSpec, settings: Settings, metrics: EngineMetrics | None = None) -> Backend:
+def build_backend(spec: ModelSpec, settings: Settings, metrics: BackendMetrics | None = None) -> Backend:
     """One backend for one model spec. Local backends are imported only when used, so a gateway-only
     install (no torch) can serve remote models."""
     threads = settings.engine.threads
     if spec.backend == "openai":
         from llmapi.backends.remote.openai_compat import OpenAICompatBackend
 
-        return OpenAICompatBackend(spec)
+        return OpenAICompatBackend(spec, metrics.upstream if metrics else None)
     if spec.backend == "vader":
         from llmapi.backends.local.vader import VaderSentimentBackend
 
@@ -45,7 +49,20 @@ def build_backend(spec: ModelSpec, settings: Settings, metrics: EngineMetrics | 
         return TextClassificationBackend(spec, threads=threads)
     from llmapi.backends.local.text import LocalTextBackend
 
-    return LocalTextBackend(spec, settings.engine, metrics=metrics.for_model(spec.id) if metrics else None)
+    engine_metrics = metrics.engine.for_model(spec.id) if metrics else None
+    return LocalTextBackend(spec, settings.engine, metrics=engine_metrics)
+
+
+@dataclass(frozen=True, slots=True)
+class BackendMetrics:
+    """The metric families backends report to: in-process engines, and remote upstreams."""
+
+    engine: EngineMetrics
+    upstream: UpstreamMetrics
+
+    @classmethod
+    def on(cls, registry: CollectorRegistry) -> BackendMetrics:
+        return cls(EngineMetrics(registry), UpstreamMetrics(registry))
 
 
 class ModelRegistry:
@@ -57,7 +74,7 @@ class ModelRegistry:
         self._failed: dict[str, str] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings, metrics: EngineMetrics | None = None) -> ModelRegistry:
+    def from_settings(cls, settings: Settings, metrics: BackendMetrics | None = None) -> ModelRegistry:
         return cls(build_backend(spec, settings, metrics) for spec in settings.models)
 
     @property

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 from typing import Any
 
@@ -64,7 +64,7 @@ async def stream_chat_completion(
     request: ChatCompletionRequest,
     generation: Generation | Forwarding,
     document: Mapping[str, Any] | None = None,
-) -> AsyncIterator[ChatCompletionChunk]:
+) -> AsyncGenerator[ChatCompletionChunk, None]:
     """Chunks as OpenAI sends them: a role delta per choice, content deltas, exactly one chunk with
     finish_reason per choice, then (with stream_options.include_usage) a usage chunk with no choices."""
     if isinstance(generation, Forwarding):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, get_args
 
 import aiohttp
 import orjson
-from yarl import URL
 
 from llmapi.backends.base import (
     ChatPrompt,
@@ -23,17 +22,18 @@ from llmapi.backends.base import (
 )
 from llmapi.backends.remote.options import OpenAICompatOptions
 from llmapi.backends.remote.passthrough import EventStream, answer, client_wants_usage, request_body
+from llmapi.backends.remote.pool import UpstreamPool
 from llmapi.backends.remote.responses import CompletionStream, parse_embeddings
 from llmapi.backends.remote.upstream_errors import UpstreamErrors
 from llmapi.config import ConfigError, ModelSpec, Task
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.errors import InvalidRequestError, ServiceUnavailableError, WrongTaskError
+from llmapi.observability.upstream_metrics import UpstreamMetrics
 from llmapi.types import Feature
 
 logger = logging.getLogger(__name__)
 
 _MAX_ERROR_BODY = 64 * 1024
-_MAX_BACKOFF_S = 2.0
 _JSON = {"Content-Type": "application/json"}
 
 
@@ -46,7 +46,7 @@ class OpenAICompatBackend:
     stream early closes the upstream connection, which makes the engine stop generating.
     """
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: ModelSpec, metrics: UpstreamMetrics | None = None) -> None:
         if spec.task not in ("text-generation", "embedding"):
             raise ConfigError(
                 f"model '{spec.id}': an 'openai' backend serves text-generation or embedding, not {spec.task}"
@@ -65,14 +65,19 @@ class OpenAICompatBackend:
         self._errors = UpstreamErrors(
             model=spec.id,
             upstream_model=options.upstream_model,
-            origin=options.origin,
+            origin=", ".join(options.origins),
             timeout=options.timeout,
             connect_timeout=options.connect_timeout,
             secret=options.api_key,
         )
-        self._chat_url = options.endpoint("chat/completions")
-        self._completions_url = options.endpoint("completions")
-        self._embeddings_url = options.endpoint("embeddings")
+        self._pool = UpstreamPool(
+            model=spec.id,
+            base_urls=options.base_urls,
+            max_retries=options.max_retries,
+            breaker_failures=options.breaker_failures,
+            breaker_reset_s=options.breaker_reset_s,
+            metrics=metrics,
+        )
         # A streamed generation may last long: `timeout` bounds the wait for each piece, not the whole.
         self._stream_timeout = aiohttp.ClientTimeout(
             total=None,
@@ -105,7 +110,9 @@ class OpenAICompatBackend:
             ),
             headers=headers,
         )
-        logger.info("model %s: upstream %s, model %s", self._spec.id, self._options.origin, self._upstream)
+        logger.info(
+            "model %s: upstream %s, model %s", self._spec.id, ", ".join(self._options.origins), self._upstream
+        )
 
     async def close(self) -> None:
         session, self._session = self._session, None
@@ -114,12 +121,10 @@ class OpenAICompatBackend:
 
     async def generate(self, prompt: Prompt, params: SamplingParams) -> AsyncGenerator[GenerationChunk, None]:
         self._require_task("text-generation")
-        url, payload = self._generation_request(prompt, params)
+        path, payload = self._generation_request(prompt, params)
         stream = CompletionStream(chat=isinstance(prompt, ChatPrompt), errors=self._errors)
         with self._errors.translated():
-            response = await self._post(url, orjson.dumps(payload), self._stream_timeout)
-            complete = False
-            try:
+            async with self._call(path, orjson.dumps(payload), self._stream_timeout) as response:
                 if response.content_type == "application/json":
                     for text in stream.feed_document(await response.read()):
                         yield GenerationChunk(text)
@@ -127,25 +132,13 @@ class OpenAICompatBackend:
                     async for data in response.content.iter_any():
                         for text in stream.feed(data):
                             yield GenerationChunk(text)
-                final = stream.finish()
-                complete = True
-                yield final
-            finally:
-                # Closing (not releasing) an unfinished response drops the connection: the upstream sees
-                # the disconnect and stops generating.
-                if complete:
-                    response.release()
-                else:
-                    response.close()
+                yield stream.finish()
 
     async def forward(self, path: str, document: Mapping[str, Any]) -> ForwardedAnswer:
         body = request_body(document, upstream_model=self._upstream, stream=False)
         with self._errors.translated():
-            response = await self._post(self._options.endpoint(path), body, self._call_timeout)
-            try:
+            async with self._call(path, body, self._call_timeout) as response:
                 raw = await response.read()
-            finally:
-                response.release()
         return answer(raw, model=self._spec.id, errors=self._errors)
 
     async def forward_stream(
@@ -159,9 +152,8 @@ class OpenAICompatBackend:
             tally=tally,
         )
         with self._errors.translated():
-            response = await self._post(self._options.endpoint(path), body, self._stream_timeout)
-            try:
-                if response.content_type == "application/json":  # an upstream that does not stream
+            async with self._call(path, body, self._stream_timeout) as response:
+                if response.content_type == "application/json":
                     raise self._errors.broken("it answered a stream request with one JSON document")
                 async for data in response.content.iter_any():
                     for event in events.feed(data):
@@ -170,11 +162,6 @@ class OpenAICompatBackend:
                     yield event
                 if not events.done:
                     raise self._errors.broken("the stream ended without [DONE]")
-            finally:
-                if events.done:
-                    response.release()
-                else:
-                    response.close()
 
     async def embed(self, inputs: Sequence[str]) -> Embeddings:
         self._require_task("embedding")
@@ -182,11 +169,8 @@ class OpenAICompatBackend:
             return Embeddings(vectors=[], prompt_tokens=0)
         payload = {"model": self._upstream, "input": list(inputs), "encoding_format": "float"}
         with self._errors.translated():
-            response = await self._post(self._embeddings_url, orjson.dumps(payload), self._call_timeout)
-            try:
+            async with self._call("embeddings", orjson.dumps(payload), self._call_timeout) as response:
                 body = await response.read()
-            finally:
-                response.release()
         return parse_embeddings(body, len(inputs), self._errors)
 
     @property
@@ -197,16 +181,16 @@ class OpenAICompatBackend:
         if self._spec.task != task:
             raise WrongTaskError(self._spec.id, self._spec.task, task)
 
-    def _generation_request(self, prompt: Prompt, params: SamplingParams) -> tuple[URL, dict[str, Any]]:
+    def _generation_request(self, prompt: Prompt, params: SamplingParams) -> tuple[str, dict[str, Any]]:
         payload: dict[str, Any] = {"model": self._upstream}
         if isinstance(prompt, ChatPrompt):
-            url = self._chat_url
+            url = "chat/completions"
             payload["messages"] = [{"role": m.role, "content": m.content} for m in prompt.messages]
         elif prompt.token_ids is not None:
-            url = self._completions_url
+            url = "completions"
             payload["prompt"] = list(prompt.token_ids)
         elif prompt.text is not None:
-            url = self._completions_url
+            url = "completions"
             payload["prompt"] = prompt.text
         else:
             raise InvalidRequestError("A text prompt needs text or token ids.", param="prompt")
@@ -231,45 +215,22 @@ class OpenAICompatBackend:
             payload["ignore_eos"] = True
         return url, payload
 
-    async def _post(self, url: URL, body: bytes, limits: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
-        """POSTs JSON and returns the response if it is a 200; raises the mapped error otherwise."""
+    @asynccontextmanager
+    async def _call(
+        self, path: str, body: bytes, limits: aiohttp.ClientTimeout
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """POSTs `body` to a replica and yields its response if it is a 200; raises the mapped error
+        otherwise. Leaving the block early drops the connection: the upstream sees it and stops."""
         session = self._session
         if session is None:
             raise ServiceUnavailableError(
                 f"Model '{self._spec.id}' is not started (or is shutting down); retry in a moment."
             )
-        response = await self._send(session, url, body, limits)
-        if response.status == 200:
-            return response
-        try:
-            body = await _read_at_most(response, _MAX_ERROR_BODY)
-        finally:
-            response.close()
-        raise self._errors.from_status(response.status, body, response.headers)
-
-    async def _send(
-        self, session: aiohttp.ClientSession, url: URL, body: bytes, limits: aiohttp.ClientTimeout
-    ) -> aiohttp.ClientResponse:
-        """Retries only failures to connect: then nothing was sent, so a retry cannot run anything twice."""
-        retries = self._options.max_retries
-        attempt = 0
-        while True:
-            try:
-                return await session.post(url, data=body, headers=_JSON, timeout=limits)
-            except aiohttp.ClientConnectorError as exc:
-                if isinstance(exc, aiohttp.ClientSSLError) or attempt >= retries:
-                    raise
-                delay = min(0.1 * 2**attempt, _MAX_BACKOFF_S)
-                attempt += 1
-                logger.debug(
-                    "model %s: upstream %s unreachable, retry %d of %d in %.1f s",
-                    self._spec.id,
-                    self._options.origin,
-                    attempt,
-                    retries,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+        async with self._pool.request(session, path, body, timeout=limits, headers=_JSON) as response:
+            if response.status != 200:
+                error = await _read_at_most(response, _MAX_ERROR_BODY)
+                raise self._errors.from_status(response.status, error, response.headers)
+            yield response
 
 
 async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
