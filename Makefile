@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PROTO_OUT := src/llmapi/serialization/proto
 
-.PHONY: install serve proto test lint format bench clean
+.PHONY: install serve proto test lint format bench bench-litellm clean
 
 install: $(STAMP)
 
@@ -46,6 +46,16 @@ bench: install
 	$(PY) -m bench.formats.run
 	$(PY) -m bench.hardening.run
 	$(PY) -m bench.startup.run
+
+# LiteLLM's proxy for bench/gateway, in a venv of its own (its pins clash with ours; it pulls no torch).
+LITELLM_VENV := bench/.venv-litellm
+bench-litellm: $(LITELLM_VENV)/.installed
+
+$(LITELLM_VENV)/.installed: bench/gateway/requirements-litellm.txt
+	test -x $(LITELLM_VENV)/bin/python || python3 -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LITELLM_VENV)/bin/python -m pip install --quiet -r bench/gateway/requirements-litellm.txt
+	touch $@
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from bench.gateway import report_proxy
 
 HERE = Path(__file__).parent
 _VERSIONS = ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "aiohttp", "redis")
@@ -21,6 +24,7 @@ def new_results(
         "meta": {
             "command": command,
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "commit": _commit(),
             "cpu": _cpu_model(),
             "cores": os.cpu_count(),
             "python": platform.python_version(),
@@ -32,6 +36,8 @@ def new_results(
         },
         "in_process": [],
         "http": [],
+        "proxy": [],
+        "proxy_rate": [],
         "notes": [],
     }
 
@@ -55,20 +61,38 @@ _WHERE_A_HIT_GOES = [
 ]
 
 
-def write(results: dict[str, Any]) -> None:
-    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (HERE / "results.md").write_text(markdown(results))
-    plot(results, HERE / "results.png")
+def write(results: dict[str, Any], directory: Path = HERE) -> None:
+    directory.mkdir(exist_ok=True)
+    (directory / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    (directory / "results.md").write_text(markdown(results))
+    plot(results, directory / "results.png")
 
 
 def markdown(results: dict[str, Any]) -> str:
     meta = results["meta"]
     versions = ", ".join(f"{name} {version}" for name, version in meta["versions"].items())
     lines = [
-        "# Gateway path: a limit check, a cache lookup, and cache hits over HTTP",
+        "# Gateway path: a limit check, a cache lookup, cache hits over HTTP, and the proxy path",
         "",
-        f"`{meta['command']}` on {meta['date']}, {meta['cpu']} ({meta['cores']} cores), Python "
+        f"`{meta['command']}` on {meta['date']} at {meta.get('commit', 'an unknown commit')}, "
+        f"{meta['cpu']} ({meta['cores']} cores), Python "
         f"{meta['python']}, {versions}; the run took {results.get('duration_s', 0):.0f} s.",
+    ]
+    if results["in_process"]:
+        lines += _in_process(results)
+    if results["http"]:
+        lines += _cache_hits(results)
+    if results["proxy"]:
+        lines += report_proxy.markdown(results)
+    if results["notes"]:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in results["notes"]]
+    lines += ["", "![in-process costs and requests/s](results.png)", ""]
+    return "\n".join(lines)
+
+
+def _in_process(results: dict[str, Any]) -> list[str]:
+    meta = results["meta"]
+    lines = [
         "",
         "## In process, one call at a time",
         "",
@@ -91,9 +115,14 @@ def markdown(results: dict[str, Any]) -> str:
         f"| {r['case']} | {r['store']} | {r['step']} | {_us(r['p50_us'])} | {_us(r['p99_us'])} |"
         for r in results["in_process"]
     ]
+    return lines
+
+
+def _cache_hits(results: dict[str, Any]) -> list[str]:
+    meta = results["meta"]
     ceiling = next((r["requests_per_s"] for r in results["http"] if "ceiling" in r["system"]), None)
     size = max((r["response_bytes"] for r in results["http"]), default=0)
-    lines += [
+    lines = [
         "",
         "## Cache hits through HTTP",
         "",
@@ -130,11 +159,7 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {r['requests']:,} | {r['failures']} | {r['server_cpu']:.2f} | {r['client_cpu']:.2f} "
             f"| {r['server_cpu'] / r['requests_per_s'] * 1e6:,.0f} |"
         )
-    lines += ["", *_WHERE_A_HIT_GOES]
-    if results["notes"]:
-        lines += ["", "## Notes", ""] + [f"- {note}" for note in results["notes"]]
-    lines += ["", "![in-process costs and requests/s](results.png)", ""]
-    return "\n".join(lines)
+    return [*lines, "", *_WHERE_A_HIT_GOES]
 
 
 def plot(results: dict[str, Any], path: Path) -> None:
@@ -145,7 +170,28 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     rows = results["in_process"]
     http = results["http"]
-    fig, (costs, rps) = plt.subplots(1, 2, figsize=(15, 6.5), gridspec_kw={"width_ratios": [3, 2]})
+    proxied = bool(results["proxy"])
+    fig, axes = plt.subplots(
+        2 if proxied else 1, 2, figsize=(15, 13 if proxied else 6.5), gridspec_kw={"width_ratios": [3, 2]}
+    )
+    (costs, rps) = axes[0] if proxied else axes
+    if proxied:
+        report_proxy.plot(results, *axes[1])
+    if rows:
+        _plot_in_process(rows, costs)
+    else:
+        costs.set_axis_off()
+    if http:
+        _plot_cache_hits(results, rps)
+    else:
+        rps.set_axis_off()
+    fig.suptitle(f"Gateway path on {results['meta']['cpu']}, {results['meta']['cores']} cores")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_in_process(rows: list[dict[str, Any]], costs: Any) -> None:
     height = 0.4
     for offset, key in ((-height / 2, "p50_us"), (height / 2, "p99_us")):
         values = [r[key] for r in rows]
@@ -156,6 +202,10 @@ def plot(results: dict[str, Any], path: Path) -> None:
     costs.invert_yaxis()
     costs.set_title("in process, one call at a time: µs (log scale, lower is better)")
     costs.legend(loc="lower right")
+
+
+def _plot_cache_hits(results: dict[str, Any], rps: Any) -> None:
+    http = results["http"]
     bars = rps.bar(range(len(http)), [r["requests_per_s"] for r in http], color="tab:green")
     rps.bar_label(
         bars, labels=[f"{r['requests_per_s']:,.0f}/s\np50 {r['p50_ms']:.1f} ms" for r in http], fontsize=8
@@ -163,14 +213,22 @@ def plot(results: dict[str, Any], path: Path) -> None:
     rps.set_xticks(range(len(http)), [r["system"].replace(", ", ",\n") for r in http], fontsize=8)
     rps.set_title(f"cache hits over HTTP, {results['meta']['clients']} clients: requests/s")
     rps.margins(y=0.15)
-    fig.suptitle(f"Gateway path on {results['meta']['cpu']}, {results['meta']['cores']} cores")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _us(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def _commit() -> str:
+    """The commit the run measured, `+changes` where the work tree differed from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True, cwd=HERE
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "src"], cwd=HERE).returncode != 0
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"commit {head}" + (" with uncommitted changes in src/" if dirty else "")
 
 
 def _cpu_model() -> str:

@@ -1,12 +1,15 @@
-"""What the gateway path costs: a limit check and a cache lookup in process, and cache hits over HTTP.
+"""What the gateway path costs: a limit check and a cache lookup in process, cache hits over HTTP, and
+chat completions proxied to a fixed-answer upstream (llmapi against a bare aiohttp proxy and LiteLLM).
 
-    .venv/bin/python -m bench.gateway.run [--calls 5000] [--clients 32] [--duration 10]
+    .venv/bin/python -m bench.gateway.run [--calls 5000] [--clients 32] [--duration 10] [--only proxy]
 
 1. `Gatekeeper.admit` + `Admission.settle` and 2. `ResponseCache.lookup` + `CacheLookup.get`, each with the
 in-memory store and with Redis (127.0.0.1:6379; skipped when unreachable), p50/p99 µs over sequential calls.
 3. Requests/s of one cached chat completion through `llmapi serve` (in-memory stores, then Redis), against a
 bare FastAPI app returning a body of the same bytes: the ceiling of this machine with this load generator.
-Writes results.md, results.json and results.png next to this file.
+4. The proxy path (bench/gateway/proxy_path.py): requests/s, latency and CPU of non-streamed and streamed
+chat completions through each proxy pinned to core 1, and llmapi's own overhead at a fixed 500 requests/s.
+Writes results.md, results.json and results.png next to this file; with --only, into raw/ beside it.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ import uvloop
 from tests.api.keys import bearer, new_key
 from tests.servers import free_port, llmapi_server
 
-from bench.gateway import inprocess, report
-from bench.gateway.load import drive
+from bench.gateway import inprocess, proxy_path, report
+from bench.gateway.load import cache_hit, drive, ok
 from llmapi.shared_redis import SharedRedis
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -46,6 +49,7 @@ LLMAPI_MEMORY = "llmapi, in-memory limits + cache"
 LLMAPI_REDIS = "llmapi, limits + cache in Redis"
 CEILING = "bare FastAPI, fixed body (ceiling)"
 CACHE_TTL_S = "120"  # the one entry the Redis case leaves in the shared Redis lapses soon after the run
+SECTIONS = ("inprocess", "cache", "proxy")
 
 
 async def in_process(calls: int, redis_up: bool) -> list[dict[str, Any]]:
@@ -117,7 +121,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32, help="concurrent HTTP clients")
     parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per HTTP case")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per HTTP case")
+    parser.add_argument("--single", type=float, default=3.0, help="measured seconds per one-client case")
+    parser.add_argument("--rate", type=float, default=proxy_path.RATE, help="requests/s of the fixed rate")
+    parser.add_argument(
+        "--only",
+        choices=SECTIONS,
+        action="append",
+        help="run only this section (repeatable); results then go to raw/ rather than over the committed",
+    )
     args = parser.parse_args()
+    sections = set(args.only or SECTIONS)
     command = " ".join([".venv/bin/python -m bench.gateway.run", *sys.argv[1:]])
     results = report.new_results(
         command=command,
@@ -133,7 +146,8 @@ def main() -> None:
         redis_up = runner.run(redis_answers())
         if not redis_up:
             results["notes"].append(f"Redis at {REDIS_URL} did not answer: its cases were skipped.")
-        results["in_process"] = runner.run(in_process(args.calls, redis_up))
+        if "inprocess" in sections:
+            results["in_process"] = runner.run(in_process(args.calls, redis_up))
 
         def load(name: str, url: str, pid: int, headers: dict[str, str], hit: bool, body: bytes) -> None:
             measured = drive(
@@ -144,7 +158,7 @@ def main() -> None:
                 clients=args.clients,
                 duration_s=args.duration,
                 warmup_s=args.warmup,
-                expect_hit=hit,
+                check=cache_hit if hit else ok,
             )
             results["http"].append(
                 {"system": name, "response_bytes": len(body), **asdict(runner.run(measured))}
@@ -152,20 +166,32 @@ def main() -> None:
             print(results["http"][-1], flush=True)
 
         body = b""
-        cases = [(LLMAPI_MEMORY, {})] + (
+        cases: list[tuple[str, dict[str, str]]] = [(LLMAPI_MEMORY, {})] + (
             [(LLMAPI_REDIS, {"LLMAPI_REDIS_URL": REDIS_URL})] if redis_up else []
         )
-        for name, env in cases:
+        for name, env in cases if "cache" in sections else []:
             directory = Path(tmp) / str(len(results["http"]))
             directory.mkdir()
             with llmapi_server(directory, env={**env, "LLMAPI_CACHE__TTL_SECONDS": CACHE_TTL_S}) as server:
                 headers = bearer(new_key(server, role="developer", rate_limits=KEY_LIMITS))
                 body = fill_cache(server.base_url, {**headers, "content-type": "application/json"}, request)
                 load(name, server.base_url, server.process.pid, headers, True, body)
-        with ceiling_server(Path(tmp), body) as (url, pid):
-            load(CEILING, url, pid, {}, False, body)
+        if "cache" in sections:
+            with ceiling_server(Path(tmp), body) as (url, pid):
+                load(CEILING, url, pid, {}, False, body)
+        if "proxy" in sections:
+            plan = proxy_path.Plan(
+                clients=args.clients,
+                duration_s=args.duration,
+                warmup_s=args.warmup,
+                single_s=args.single,
+                rate=args.rate,
+                key_limits=KEY_LIMITS,
+                redis_url=REDIS_URL if redis_up else None,
+            )
+            proxy_path.run(runner, plan, Path(tmp), results)
     results["duration_s"] = time.monotonic() - started
-    report.write(results)
+    report.write(results, report.HERE / "raw" if args.only else report.HERE)
     print(report.markdown(results))
 
 
