@@ -4,6 +4,7 @@ extension field in every answer (which a faithful gateway passes on)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import struct
@@ -34,6 +35,7 @@ class RecordingUpstream:
     url: str = ""
     requests: list[Recorded] = field(default_factory=list)
     fail: int | None = None
+    delay_s: float = 0.0
     name: str = "recording"
 
     @property
@@ -43,6 +45,7 @@ class RecordingUpstream:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         self.requests.append(Recorded(request.path, body, dict(request.headers)))
+        await asyncio.sleep(self.delay_s)
         if self.fail is not None:
             error = {
                 "message": f"{self.name} fails on purpose",

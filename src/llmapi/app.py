@@ -119,7 +119,7 @@ def create_app(settings: Settings, registry: ModelRegistry | None = None) -> Fas
         # before metering (not usage), negotiation (no 406) and the route (no credential asked).
         *([cors_middleware(settings.cors_origins)] if settings.cors_origins else []),
         # When the response is over: settle the admission, record usage; limit and cache headers.
-        Middleware(MeteringMiddleware, recorder=identity.usage),
+        Middleware(MeteringMiddleware, recorder=identity.usage, metrics=gateway_metrics),
         # The answer in the format Accept asks for, errors included.
         Middleware(NegotiationMiddleware, codecs=formats),
         # An unexpected exception as a 500 in the OpenAI shape, so the layers above treat it as any answer.

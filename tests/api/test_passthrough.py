@@ -286,3 +286,17 @@ async def test_xml_and_protobuf_clients_get_the_tool_calls(stack: InProcess) -> 
         '{"city": "Paris"}',
     )
     assert completion.choices[0].finish_reason == "tool_calls"
+
+
+async def test_the_answer_says_which_model_answered_and_what_the_gateway_added(
+    stack: InProcess, upstream: RecordingUpstream
+) -> None:
+    upstream.delay_s = 0.3
+    body = {"model": "remote-chat", "messages": [{"role": "user", "content": "hi"}]}
+    response = await stack.client.post("/v1/chat/completions", json=body, headers=ADMIN_HEADERS)
+
+    assert response.headers["x-llmapi-model"] == "remote-chat"
+    overhead_ms = float(response.headers["x-llmapi-overhead-ms"])
+    assert 0 < overhead_ms < 300  # the upstream's 300 ms are not the gateway's
+    metrics = (await stack.client.get("/metrics")).text
+    assert "llmapi_gateway_overhead_seconds_count" in metrics

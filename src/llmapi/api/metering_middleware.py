@@ -1,7 +1,10 @@
 """Once a `/v1` response is over (a stream: at its end, or when the client left), settle the request's
 admission with the tokens it really used (a request that failed after admission: at least its prompts'
 estimate) and record its usage with the status it got. The response carries
-the `x-ratelimit-*` headers of its admission and `x-cache` where the cache could have answered it."""
+the `x-ratelimit-*` headers of its admission, `x-cache` where the cache could have answered it,
+`x-llmapi-model` (the model that answered: a fallback's, where one did), and `x-llmapi-overhead-ms`: the
+time the gateway itself took to the answer's start, less the time it waited on an upstream (also the
+`llmapi_gateway_overhead_seconds` histogram)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from datetime import UTC, datetime
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from llmapi.observability.gateway_metrics import GatewayMetrics
+from llmapi.observability.upstream_wait import track_upstream_wait
 from llmapi.services.request_context import RequestContext
 from llmapi.services.usage import UsageEvent, UsageNote, UsageRecorder
 
@@ -18,9 +23,12 @@ CLIENT_CLOSED_REQUEST = 499
 
 
 class MeteringMiddleware:
-    def __init__(self, app: ASGIApp, recorder: UsageRecorder, *, path_prefix: str = "/v1/") -> None:
+    def __init__(
+        self, app: ASGIApp, recorder: UsageRecorder, metrics: GatewayMetrics, *, path_prefix: str = "/v1/"
+    ) -> None:
         self.app = app
         self.recorder = recorder
+        self.overhead = metrics.overhead
         self.path_prefix = path_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -29,17 +37,23 @@ class MeteringMiddleware:
             return
         context = RequestContext.of(scope)
         start = time.perf_counter()
+        upstream = track_upstream_wait()
         status = 0
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                overhead = time.perf_counter() - start - upstream.seconds
+                self.overhead.observe(overhead)
                 headers = MutableHeaders(scope=message)
+                headers["x-llmapi-overhead-ms"] = f"{overhead * 1000:.2f}"
                 if context.admission is not None:
                     headers.update(context.admission.headers)
                 if context.cache.status is not None:
                     headers["x-cache"] = context.cache.status
+                if context.usage.model:
+                    headers["x-llmapi-model"] = context.usage.model
             await send(message)
 
         try:

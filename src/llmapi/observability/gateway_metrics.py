@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class GatewayMetrics:
@@ -31,6 +31,12 @@ class GatewayMetrics:
             "llmapi_redis_errors",
             "Failed Redis calls, by the component that made them.",
             ["component"],
+            registry=registry,
+        )
+        self.overhead = Histogram(
+            "llmapi_gateway_overhead_seconds",
+            "Time the gateway itself took to an answer's start, less the time it waited on an upstream.",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
             registry=registry,
         )
         self._redis_degraded = Gauge(

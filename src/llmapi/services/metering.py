@@ -31,6 +31,7 @@ class Meter:
     def __init__(self, *, model: str, usage: UsageNote | None = None, cache: CacheLookup = NO_CACHE) -> None:
         self.model = model
         self.usage = usage or UsageNote()
+        self.usage.model = model
         self.cache = cache
 
     async def answer(self, kind: type[Answer], work: Callable[[], Awaitable[Answer]]) -> Answer:

@@ -29,6 +29,7 @@ from llmapi.config import ConfigError, ModelSpec, Task
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.errors import InvalidRequestError, ServiceUnavailableError, WrongTaskError
 from llmapi.observability.upstream_metrics import UpstreamMetrics
+from llmapi.observability.upstream_wait import waiting_on_upstream
 from llmapi.types import Feature
 
 logger = logging.getLogger(__name__)
@@ -126,10 +127,10 @@ class OpenAICompatBackend:
         with self._errors.translated():
             async with self._call(path, orjson.dumps(payload), self._stream_timeout) as response:
                 if response.content_type == "application/json":
-                    for text in stream.feed_document(await response.read()):
+                    for text in stream.feed_document(await _read(response)):
                         yield GenerationChunk(text)
                 else:
-                    async for data in response.content.iter_any():
+                    while data := await _read_some(response):
                         for text in stream.feed(data):
                             yield GenerationChunk(text)
                 yield stream.finish()
@@ -138,7 +139,7 @@ class OpenAICompatBackend:
         body = request_body(document, upstream_model=self._upstream, stream=False)
         with self._errors.translated():
             async with self._call(path, body, self._call_timeout) as response:
-                raw = await response.read()
+                raw = await _read(response)
         return answer(raw, model=self._spec.id, errors=self._errors)
 
     async def forward_stream(
@@ -155,7 +156,7 @@ class OpenAICompatBackend:
             async with self._call(path, body, self._stream_timeout) as response:
                 if response.content_type == "application/json":
                     raise self._errors.broken("it answered a stream request with one JSON document")
-                async for data in response.content.iter_any():
+                while data := await _read_some(response):
                     for event in events.feed(data):
                         yield event
                 for event in events.finish():
@@ -170,7 +171,7 @@ class OpenAICompatBackend:
         payload = {"model": self._upstream, "input": list(inputs), "encoding_format": "float"}
         with self._errors.translated():
             async with self._call("embeddings", orjson.dumps(payload), self._call_timeout) as response:
-                body = await response.read()
+                body = await _read(response)
         return parse_embeddings(body, len(inputs), self._errors)
 
     @property
@@ -231,6 +232,17 @@ class OpenAICompatBackend:
                 error = await _read_at_most(response, _MAX_ERROR_BODY)
                 raise self._errors.from_status(response.status, error, response.headers)
             yield response
+
+
+async def _read(response: aiohttp.ClientResponse) -> bytes:
+    with waiting_on_upstream():
+        return await response.read()
+
+
+async def _read_some(response: aiohttp.ClientResponse) -> bytes:
+    """What has arrived of the body, waiting for some; b"" at its end."""
+    with waiting_on_upstream():
+        return await response.content.readany()
 
 
 async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:

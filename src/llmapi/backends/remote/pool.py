@@ -25,6 +25,7 @@ from yarl import URL
 
 from llmapi.circuit_breaker import CircuitBreaker
 from llmapi.observability.upstream_metrics import Outcome, ReplicaMetrics, UpstreamMetrics
+from llmapi.observability.upstream_wait import waiting_on_upstream
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +115,8 @@ class UpstreamPool:
 
     @asynccontextmanager
     async def _exchange(self, call: _Call) -> AsyncIterator[aiohttp.ClientResponse]:
-        replica, response = await self._send(call)
+        with waiting_on_upstream():
+            replica, response = await self._send(call)
         try:
             yield response
         finally:
