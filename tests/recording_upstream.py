@@ -38,6 +38,13 @@ class RecordingUpstream:
     delay_s: float = 0.0
     name: str = "recording"
 
+    server: TestServer | None = None
+
+    async def stop(self) -> None:
+        """Stops listening and drops every connection, as a replica that dies does."""
+        if self.server is not None:
+            await self.server.close()
+
     @property
     def last(self) -> Recorded:
         return self.requests[-1]
@@ -67,13 +74,13 @@ async def recording_upstream(name: str = "recording") -> AsyncIterator[Recording
     upstream = RecordingUpstream(name=name)
     app = web.Application()
     app.router.add_post("/v1/{tail:.*}", upstream.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    upstream.url = f"http://127.0.0.1:{server.port}/v1"
+    upstream.server = TestServer(app, host="127.0.0.1")
+    await upstream.server.start_server()
+    upstream.url = f"http://127.0.0.1:{upstream.server.port}/v1"
     try:
         yield upstream
     finally:
-        await server.close()
+        await upstream.stop()
 
 
 def _usage(body: dict[str, Any]) -> dict[str, int]:

@@ -57,6 +57,11 @@ class ModelSpec(BaseModel):
     backend: BackendKind
     source: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    fallbacks: list[str] = Field(
+        default_factory=list,
+        description="Models (ids) tried in order when this one's upstream cannot answer (5xx, timeout, "
+        "unreachable); 'openai' backends of the same task.",
+    )
 
     @model_validator(mode="after")
     def _backend_fits_task(self) -> ModelSpec:
@@ -365,7 +370,24 @@ class Settings(BaseSettings):
             raise ValueError(f"model ids must be unique; these appear twice: {duplicates}")
         if not self.models:
             raise ValueError("no models are configured; declare at least one in the models file")
+        _check_fallbacks(self.models)
         return self
+
+
+def _check_fallbacks(models: list[ModelSpec]) -> None:
+    by_id = {m.id: m for m in models}
+    for model in models:
+        for fallback in model.fallbacks:
+            other = by_id.get(fallback)
+            if other is None or other.id == model.id:
+                raise ValueError(
+                    f"model '{model.id}': fallback '{fallback}' must be another configured model"
+                )
+            if model.backend != "openai" or other.backend != "openai" or other.task != model.task:
+                raise ValueError(
+                    f"model '{model.id}': fallback '{fallback}' must be, as the model itself, a "
+                    f"{model.task} model on an 'openai' backend (a request passes through as sent)"
+                )
 
 
 def read_models_file(path: Path) -> list[ModelSpec]:

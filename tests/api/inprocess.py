@@ -36,11 +36,13 @@ class InProcess:
 
 
 @asynccontextmanager
-async def in_process(directory: Path, *backends: Backend, **settings: Any) -> AsyncIterator[InProcess]:
+async def in_process(
+    directory: Path, *backends: Backend, fallbacks: dict[str, list[str]] | None = None, **settings: Any
+) -> AsyncIterator[InProcess]:
     database = directory / "llmapi.db"
     app = create_app(
         Settings(database_url=f"sqlite:///{database}", admin_key=ADMIN_KEY, **settings),
-        ModelRegistry(backends),
+        ModelRegistry(backends, fallbacks),
     )
     async with app.router.lifespan_context(app):
         while not app.state.registry.ready:  # noqa: ASYNC110 (the registry has no event to wait on)

@@ -312,7 +312,7 @@ async def test_a_timeout_before_the_answer_is_retried_once(
     assert [r.in_flight for r in pool.replicas()] == [0, 0]
 
 
-async def test_a_dropped_connection_is_not_retried(
+async def test_a_dropped_connection_is_not_sent_to_the_same_replica_again(
     session: aiohttp.ClientSession, registry: CollectorRegistry
 ) -> None:
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -68,14 +68,20 @@ class BackendMetrics:
 class ModelRegistry:
     """Backends by model id, with their loading state."""
 
-    def __init__(self, backends: Iterable[Backend]) -> None:
+    def __init__(
+        self, backends: Iterable[Backend], fallbacks: Mapping[str, Sequence[str]] | None = None
+    ) -> None:
         self._backends = {backend.card.id: backend for backend in backends}
+        self._fallbacks = fallbacks or {}
         self._ready: set[str] = set()
         self._failed: dict[str, str] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: BackendMetrics | None = None) -> ModelRegistry:
-        return cls(build_backend(spec, settings, metrics) for spec in settings.models)
+        return cls(
+            (build_backend(spec, settings, metrics) for spec in settings.models),
+            {spec.id: spec.fallbacks for spec in settings.models},
+        )
 
     @property
     def ready(self) -> bool:
@@ -119,6 +125,10 @@ class ModelRegistry:
 
     def card(self, model_id: str) -> ModelCard:
         return self._lookup(model_id).card
+
+    def fallbacks(self, model_id: str) -> list[Backend]:
+        """The model's fallbacks that are ready, in the order configured."""
+        return [self._backends[i] for i in self._fallbacks.get(model_id, ()) if i in self._ready]
 
     def text(self, model_id: str | None) -> TextGenerationBackend:
         return cast(TextGenerationBackend, self._for_task(model_id, "text-generation"))

@@ -52,7 +52,12 @@ class Inference:
         if isinstance(backend, PassThroughBackend):
             # Not cached when streamed: the cache keeps whole answers as the upstream sent them.
             meter = await self._admit_text(backend, None if request.stream else kind, request)
-            return Forwarding(backend, meter=meter, prompt_estimate=request.prompt_token_estimate())
+            return Forwarding(
+                backend,
+                meter=meter,
+                prompt_estimate=request.prompt_token_estimate(),
+                fallbacks=self._fallbacks(backend),
+            )
         return await self._generation(backend, kind, request)
 
     async def prompt_generation(self, request: GenerateTextRequest) -> Generation:
@@ -80,6 +85,9 @@ class Inference:
             max_tokens=max_tokens,
         )
 
+    def _fallbacks(self, backend: Backend) -> list[PassThroughBackend]:
+        return [b for b in self.registry.fallbacks(backend.card.id) if isinstance(b, PassThroughBackend)]
+
     def _max_tokens(self, request: TextRequest) -> int:
         return request.requested_max_tokens() or self.default_max_tokens
 
@@ -88,7 +96,9 @@ class Inference:
         tokens = request.token_estimate()
         meter = await self._admit(backend, request, tokens=tokens, prompt_tokens=tokens, kind="embeddings")
         if isinstance(backend, PassThroughBackend):
-            return Forwarding(backend, meter=meter, prompt_estimate=tokens)
+            return Forwarding(
+                backend, meter=meter, prompt_estimate=tokens, fallbacks=self._fallbacks(backend)
+            )
         return Embedder(backend, meter=meter)
 
     async def analyzer(self, request: SentimentRequest) -> Analyzer:
