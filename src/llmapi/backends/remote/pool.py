@@ -3,11 +3,11 @@
 A replica fails a request by refusing the connection, timing out or breaking the connection before the
 answer's headers, or answering 5xx; `breaker_failures` failures in a row take it out for `breaker_reset_s`,
 then one trial request probes it back in. Retries never run a request more than twice: a request the
-replica may have run (a 5xx, a timeout, a connection dropped before the answer) is sent once more, to a healthy replica not tried yet; a request
-that could not connect, so nothing ran, moves on to every other healthy replica, then is retried with
-backoff `max_retries` times on those that refused it. Once the response is handed over nothing is retried.
-When no replica is healthy, a request is sent to the one taken out longest ago rather than refused
-untried: with one replica that is the behaviour of a plain client.
+replica may have run (a 5xx, a timeout, a connection dropped before the answer) is sent once more, to a
+healthy replica not tried yet; a request that could not connect, so nothing ran, moves on to every other
+healthy replica, then is retried with backoff `max_retries` times on those that refused it. Once the
+response is handed over nothing is retried. When no replica is healthy, a request is sent to the one taken
+out longest ago rather than refused untried: with one replica that is the behaviour of a plain client.
 """
 
 from __future__ import annotations
