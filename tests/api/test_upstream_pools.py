@@ -88,7 +88,7 @@ async def test_a_failing_model_falls_back_and_says_which_answered(
     assert streamed.status_code == 200 and streamed.headers["x-llmapi-model"] == "backup"
     assert '"model":"backup"' in streamed.text and streamed.text.endswith("data: [DONE]\n\n")
     assert direct_failure.status_code == 200
-    assert both_down.status_code == 502  # the last fallback's failure
+    assert both_down.status_code == 500  # the last fallback's failure, its status kept
     assert both_down.json()["error"]["type"] == "upstream_error"
 
 

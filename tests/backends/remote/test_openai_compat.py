@@ -369,9 +369,9 @@ async def test_embeddings_with_bad_indexes_raise(make_backend: MakeBackend) -> N
         ("status-401", UpstreamError, 502, ["rejected our credentials", "HTTP 401", "127.0.0.1"]),
         ("status-403", UpstreamError, 502, ["rejected our credentials", "HTTP 403"]),
         ("status-404", UpstreamError, 502, ["does not serve 'status-404'", "options.upstream_model"]),
-        ("status-429", ServerOverloadedError, 503, ["overloaded", "HTTP 429"]),
+        ("status-429", ServerOverloadedError, 429, ["overloaded", "HTTP 429"]),
         ("status-503", ServerOverloadedError, 503, ["overloaded", "HTTP 503"]),
-        ("status-500", UpstreamError, 502, ["HTTP 500", "Traceback", "***"]),
+        ("status-500", UpstreamError, 500, ["HTTP 500", "Traceback", "***"]),
     ],
 )
 async def test_upstream_errors_map_to_llmapi_errors(

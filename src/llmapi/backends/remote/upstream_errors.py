@@ -108,6 +108,14 @@ class UpstreamErrors:
         )
 
     def _from_error(self, status: int, error: _ErrorBody, headers: Mapping[str, str]) -> APIError:
+        """The upstream's status is kept, but where it is about the gateway's own configuration (401, 403,
+        404: its key or model name), which the client cannot fix: that is a 502 that says what to fix."""
+        mapped = self._mapped(status, error, headers)
+        if status not in (401, 403, 404) and 400 <= status <= 599:
+            mapped.status_code = status
+        return mapped
+
+    def _mapped(self, status: int, error: _ErrorBody, headers: Mapping[str, str]) -> APIError:
         message = self._scrub(error.message or f"HTTP {status}")
         where = f"Model '{self.model}': the upstream at {self.origin}"
         if status in (400, 413, 422):
