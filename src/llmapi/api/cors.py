@@ -61,6 +61,8 @@ RESPONSE_HEADERS = (
     "retry-after",
     "retry-after-ms",
     "x-cache",
+    "x-llmapi-model",
+    "x-llmapi-overhead-ms",
 )
 
 
