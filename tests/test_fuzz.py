@@ -47,17 +47,28 @@ EVENT_STREAM = "text/event-stream"
 # choices; here they get at most these (the bounds themselves are tested in tests/api/test_hostile_input.py).
 MAX_TOKENS = 4
 MAX_CHOICES = 2
-_LIMITS = {"max_tokens": MAX_TOKENS_LIMIT, "max_completion_tokens": MAX_TOKENS_LIMIT, "n": CHOICES_LIMIT}
-_CAPS = {"max_tokens": MAX_TOKENS, "max_completion_tokens": MAX_TOKENS, "n": MAX_CHOICES}
+_LIMITS = {
+    "max_tokens": MAX_TOKENS_LIMIT,
+    "max_completion_tokens": MAX_TOKENS_LIMIT,
+    "max_output_tokens": MAX_TOKENS_LIMIT,
+    "n": CHOICES_LIMIT,
+}
+_CAPS = {
+    "max_tokens": MAX_TOKENS,
+    "max_completion_tokens": MAX_TOKENS,
+    "max_output_tokens": MAX_TOKENS,
+    "n": MAX_CHOICES,
+}
 # The task of the served model each inference operation takes.
 _MODEL_TASK = {
     "/v1/chat/completions": "text-generation",
+    "/v1/responses": "text-generation",
     "/v1/completions": "text-generation",
     "/v1/generate/text": "text-generation",
     "/v1/embeddings": "embedding",
     "/v1/analyze/sentiment": "sentiment",
 }
-_STREAMING = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/generate/text"})
+_STREAMING = frozenset({"/v1/chat/completions", "/v1/responses", "/v1/completions", "/v1/generate/text"})
 _TOKEN_PATH = "/v1/oauth/token"
 # Appended to a real id now and then: what random text rarely holds (a NUL, a line separator, quoting).
 _NEAR_MISSES = ("\x00", "\u2028", "'", "%", " ")
@@ -162,11 +173,16 @@ class Known:
             client = http.post("/admin/clients", json={"name": "fuzz"}).raise_for_status().json()
             # A client of its own for /oauth/token, which the admin operations do not revoke.
             token_client = http.post("/admin/clients", json={"name": "fuzz-token"}).raise_for_status().json()
+            text_model = next(card["id"] for card in models if card["task"] == "text-generation")
+            stored = http.post(
+                "/responses", json={"model": text_model, "input": "hi", "max_output_tokens": 1}
+            )
         self.models = {card["task"]: card["id"] for card in reversed(models)}
         self.path_values = {
             "model_id": [card["id"] for card in models],
             "key_id": [key["id"]],
             "client_id": [client["client_id"]],
+            "response_id": [stored.raise_for_status().json()["id"]],
         }
         client_id, secret = token_client["client_id"], token_client["client_secret"]
         self.client_auth = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()

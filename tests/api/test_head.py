@@ -24,7 +24,12 @@ async def _get_paths(stack: InProcess) -> list[str]:
     """Every GET path of the document, its ids filled with real ones."""
     key = await stack.client.post("/v1/admin/keys", json={"name": "k"}, headers=ADMIN_HEADERS)
     client = await stack.client.post("/v1/admin/clients", json={"name": "c"}, headers=ADMIN_HEADERS)
-    ids = {"model_id": "vader", "key_id": key.json()["id"], "client_id": client.json()["client_id"]}
+    ids = {
+        "model_id": "vader",
+        "key_id": key.json()["id"],
+        "client_id": client.json()["client_id"],
+        "response_id": "resp_none",
+    }
     document = (await stack.client.get("/openapi.json")).json()
     return [path.format(**ids) for path, operations in document["paths"].items() if "get" in operations]
 

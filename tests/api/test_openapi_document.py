@@ -20,12 +20,13 @@ from llmapi.serialization.negotiation import JSON, PROTOBUF, XML
 ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 INFERENCE = {
     "/v1/chat/completions",
+    "/v1/responses",
     "/v1/completions",
     "/v1/embeddings",
     "/v1/generate/text",
     "/v1/analyze/sentiment",
 }
-STREAMING = {"/v1/chat/completions", "/v1/completions", "/v1/generate/text"}
+STREAMING = {"/v1/chat/completions", "/v1/responses", "/v1/completions", "/v1/generate/text"}
 TOKEN = "/v1/oauth/token"
 
 

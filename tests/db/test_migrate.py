@@ -15,7 +15,15 @@ from llmapi.db.migrate import alembic_config, upgrade
 from llmapi.db.models import Base
 
 CONCURRENT_UPGRADE_TIMEOUT_S = 60
-TABLES = {"api_keys", "oauth_clients", "signing_keys", "audit_log", "usage_records", "alembic_version"}
+TABLES = {
+    "api_keys",
+    "oauth_clients",
+    "signing_keys",
+    "audit_log",
+    "usage_records",
+    "responses",
+    "alembic_version",
+}
 
 
 def _table_names(connection: Connection) -> set[str]:
@@ -55,7 +63,7 @@ async def test_upgrade_from_empty_to_head(database_url: str) -> None:
 
     await upgrade(database_url)
 
-    assert await current_revision(database_url) == head_revision() == "0001"
+    assert await current_revision(database_url) == head_revision() == "0002"
     assert await _run_on(database_url, _table_names) == TABLES
 
 

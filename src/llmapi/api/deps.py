@@ -12,6 +12,7 @@ from llmapi.backends.registry import ModelRegistry
 from llmapi.services.identity import Identity
 from llmapi.services.inference import Inference
 from llmapi.services.request_context import RequestContext
+from llmapi.services.response_store import ResponseStore
 
 
 async def get_registry(request: Request) -> ModelRegistry:
@@ -37,6 +38,12 @@ async def get_inference(request: Request, principal: PrincipalDep) -> Inference:
     )
 
 
+async def get_response_store(request: Request, principal: PrincipalDep) -> ResponseStore:
+    identity: Identity = request.app.state.identity
+    return ResponseStore(identity.db, principal)
+
+
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 InferenceDep = Annotated[Inference, Depends(get_inference)]
+ResponseStoreDep = Annotated[ResponseStore, Depends(get_response_store)]

@@ -17,7 +17,7 @@ from llmapi.api.responses import error_response
 from llmapi.errors import APIError, NotAcceptableError
 from llmapi.serialization.codec import Codec, CodecError
 from llmapi.serialization.messages import ERROR
-from llmapi.serialization.negotiation import JSON, SUPPORTED, response_format
+from llmapi.serialization.negotiation import JSON, PROTOBUF, SUPPORTED, response_format
 from llmapi.services.request_context import RequestContext
 
 
@@ -65,9 +65,9 @@ def _reencoding(send: Send, codec: Codec, context: RequestContext) -> Send:
         status = int(start["status"])
         message_name = ERROR if status >= 400 else context.response_message
         try:
-            if message_name is None:
+            if message_name is None and codec.media_type == PROTOBUF:  # XML needs no message name
                 raise CodecError("this answer has no such form")
-            body = codec.encode(orjson.loads(b"".join(chunks)), message=message_name)
+            body = codec.encode(orjson.loads(b"".join(chunks)), message=message_name or "")
         except CodecError as exc:
             error: APIError = NotAcceptableError(f"This response cannot be sent as {codec.media_type}: {exc}")
             status, body = error.status_code, codec.encode(error.body(), message=ERROR)

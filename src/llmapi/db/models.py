@@ -1,4 +1,5 @@
-"""The tables: identity (API keys, OAuth clients, signing keys), the audit log and usage records.
+"""The tables: identity (API keys, OAuth clients, signing keys), the audit log, usage records and stored
+responses.
 
 These are storage shapes only; the wire schemas live in `llmapi.protocol` and the two never mix.
 Roles and scopes are stored as plain strings: `llmapi.auth` owns their meaning.
@@ -110,3 +111,19 @@ class UsageRecord(Base):
     latency_ms: Mapped[float] = mapped_column(Float)
     status_code: Mapped[int] = mapped_column(Integer)
     cached: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class StoredResponse(Base):
+    """A response kept for its principal (the Responses API's `store`): the response as it was answered, and
+    the chat messages a response continuing it starts from (its input, its output, what came before)."""
+
+    __tablename__ = "responses"
+    __table_args__ = (Index(None, "principal_kind", "principal_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal_kind: Mapped[str] = mapped_column(String(16))
+    principal_id: Mapped[str] = mapped_column(Text)  # an external subject may be long
+    model: Mapped[str] = mapped_column(String(256))
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    conversation: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utc_now)

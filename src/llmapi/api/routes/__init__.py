@@ -11,6 +11,7 @@ from llmapi.api.routes import (
     metrics,
     models,
     oauth,
+    responses,
     sentiment,
 )
 from llmapi.api.routing import Router
@@ -22,6 +23,7 @@ ROUTERS: tuple[Router, ...] = tuple(
         metrics,
         models,
         chat,
+        responses,
         completions,
         embeddings,
         generate,
