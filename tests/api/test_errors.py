@@ -64,7 +64,10 @@ def test_wrong_type_in_nested_field(http: httpx.Client, openai_schemas: OpenAISc
         (
             {
                 "messages": [
-                    {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}]}
+                    {
+                        "role": "user",
+                        "content": [{"type": "image_url", "image_url": {"url": "http://x/y.png"}}],
+                    }
                 ]
             },
             "non-text content",
