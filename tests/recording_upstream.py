@@ -63,6 +63,10 @@ class RecordingUpstream:
             return web.json_response({"error": error}, status=self.fail)
         if request.path.endswith("/embeddings"):
             return web.json_response(_embeddings(body))
+        if request.path.endswith("/responses"):
+            if body.get("stream"):
+                return await _response_events(request, body)
+            return web.json_response(_response(body))
         kind = "chat.completion" if request.path.endswith("/chat/completions") else "text_completion"
         if body.get("stream"):
             return await _stream(request, body, kind)
@@ -186,3 +190,50 @@ def _embeddings(body: dict[str, Any]) -> dict[str, Any]:
         data.append({"object": "embedding", "index": index, "embedding": encoded})
     usage = {"prompt_tokens": 3 * len(inputs), "total_tokens": 3 * len(inputs)}
     return {"object": "list", "data": data, "model": body["model"], "usage": usage, **EXTENSION}
+
+
+def _response(body: dict[str, Any], status: str = "completed") -> dict[str, Any]:
+    text = "".join(WORDS)
+    message = {
+        "type": "message",
+        "id": "msg_up",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }
+    return {
+        "id": "resp_up",
+        "object": "response",
+        "created_at": 1_700_000_000,
+        "status": status,
+        "model": body["model"],
+        "output": [message] if status == "completed" else [],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": body.get("tools", []),
+        "usage": {"input_tokens": 7, "output_tokens": len(WORDS), "total_tokens": 7 + len(WORDS)}
+        if status == "completed"
+        else None,
+        **EXTENSION,
+    }
+
+
+async def _response_events(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    events: list[dict[str, Any]] = [{"type": "response.created", "response": _response(body, "in_progress")}]
+    events += [
+        {
+            "type": "response.output_text.delta",
+            "item_id": "msg_up",
+            "output_index": 0,
+            "content_index": 0,
+            "delta": w,
+        }
+        for w in WORDS
+    ]
+    events.append({"type": "response.completed", "response": _response(body)})
+    for number, event in enumerate(events):
+        data = json.dumps({**event, "sequence_number": number})
+        await response.write(f"event: {event['type']}\ndata: {data}\n\n".encode())
+    return response

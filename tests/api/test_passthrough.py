@@ -32,8 +32,8 @@ WEATHER_TOOL = {
 }
 
 
-def _backend(model: str, task: str, upstream: RecordingUpstream) -> OpenAICompatBackend:
-    options = {"base_url": upstream.url, "api_key": SECRET, "upstream_model": f"up-{model}"}
+def _backend(model: str, task: str, upstream: RecordingUpstream, **more: object) -> OpenAICompatBackend:
+    options = {"base_url": upstream.url, "api_key": SECRET, "upstream_model": f"up-{model}", **more}
     return OpenAICompatBackend(ModelSpec(id=model, task=task, backend="openai", options=options))
 
 
@@ -49,6 +49,7 @@ async def stack(tmp_path: Path, upstream: RecordingUpstream) -> AsyncIterator[In
         tmp_path,
         _backend("remote-chat", "text-generation", upstream),
         _backend("remote-embed", "embedding", upstream),
+        _backend("remote-responses", "text-generation", upstream, responses_api=True),
     ) as running:
         yield running
 
@@ -300,3 +301,42 @@ async def test_the_answer_says_which_model_answered_and_what_the_gateway_added(
     assert 0 < overhead_ms < 300  # the upstream's 300 ms are not the gateway's
     metrics = (await stack.client.get("/metrics")).text
     assert "llmapi_gateway_overhead_seconds_count" in metrics
+
+
+async def test_an_upstream_with_the_responses_api_gets_responses_as_sent(
+    sdk: openai.AsyncOpenAI, upstream: RecordingUpstream
+) -> None:
+    response = await sdk.responses.create(
+        model="remote-responses",
+        input=[{"type": "reasoning", "id": "rs_1", "summary": []}, {"role": "user", "content": "hi"}],
+        tools=[{"type": "web_search"}],
+        previous_response_id="resp_the_upstream_keeps",
+    )
+
+    assert upstream.last.path == "/v1/responses"
+    assert upstream.last.body["previous_response_id"] == "resp_the_upstream_keeps"
+    assert upstream.last.body["tools"] == [{"type": "web_search"}]
+    assert "stream_options" not in upstream.last.body
+    assert (response.id, response.model, response.output_text) == (
+        "resp_up",
+        "remote-responses",
+        "The answer is 42.",
+    )
+
+
+async def test_a_passed_through_responses_stream_keeps_its_events(
+    stack: InProcess, sdk: openai.AsyncOpenAI, upstream: RecordingUpstream
+) -> None:
+    stream = await sdk.responses.create(model="remote-responses", input="hi", stream=True)
+    events = [event async for event in stream]
+
+    assert events[0].type == "response.created"
+    assert events[-1].type == "response.completed"
+    assert events[-1].response.model == "remote-responses"  # type: ignore[union-attr]
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "The answer is 42."
+    assert "stream_options" not in upstream.last.body
+    headers = {**ADMIN_HEADERS, "Accept": "text/event-stream"}
+    raw = await stack.client.post(
+        "/v1/responses", json={"model": "remote-responses", "input": "hi", "stream": True}, headers=headers
+    )
+    assert raw.text.startswith("event: response.created\ndata: ") and "[DONE]" not in raw.text

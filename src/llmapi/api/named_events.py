@@ -1,5 +1,6 @@
 """Server-sent events as the Responses API sends them: `event: {type}` then `data: {json}` for each event,
-and no `[DONE]`. A failure after the stream started ends it with an `error` event, numbered next."""
+and no `[DONE]`. A failure after the stream started ends it with an `error` event, numbered next. Events
+come as models, or as JSON bytes passed through from an upstream."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 
+import orjson
 from starlette.responses import StreamingResponse
 
 from llmapi.errors import APIError
@@ -15,18 +17,27 @@ from llmapi.protocol.response_events import ErrorEvent, ResponseEvent
 logger = logging.getLogger(__name__)
 
 
-def _encoded(event: ResponseEvent) -> bytes:
-    return b"event: " + event.type.encode() + b"\ndata: " + event.model_dump_json().encode() + b"\n\n"
+def _encoded(event: ResponseEvent | bytes) -> tuple[bytes, int]:
+    """The event as sent, and its sequence number."""
+    if isinstance(event, bytes):
+        data = orjson.loads(event)
+        kind, number = data.get("type"), data.get("sequence_number")
+        name = kind.encode() if isinstance(kind, str) else b"message"
+        return b"event: " + name + b"\ndata: " + event + b"\n\n", number if isinstance(number, int) else -1
+    data = event.model_dump_json().encode()
+    return b"event: " + event.type.encode() + b"\ndata: " + data + b"\n\n", event.sequence_number
 
 
-async def named_event_response(events: AsyncIterator[ResponseEvent]) -> StreamingResponse:
+async def named_event_response(
+    events: AsyncIterator[ResponseEvent] | AsyncIterator[bytes],
+) -> StreamingResponse:
     """Starts the stream only once the first event exists, so errors found before it keep their status."""
     try:
-        first: ResponseEvent | None = await anext(events)
+        first: ResponseEvent | bytes | None = await anext(events)
     except StopAsyncIteration:
         first = None
     except BaseException:
-        await events.aclose()  # type: ignore[attr-defined]
+        await events.aclose()  # type: ignore[union-attr]
         raise
 
     async def body() -> AsyncIterator[bytes]:
@@ -34,21 +45,23 @@ async def named_event_response(events: AsyncIterator[ResponseEvent]) -> Streamin
         async with aclosing(events):  # type: ignore[type-var]
             try:
                 if first is not None:
-                    last = first.sequence_number
-                    yield _encoded(first)
+                    encoded, last = _encoded(first)
+                    yield encoded
                     async for event in events:
-                        last = event.sequence_number
-                        yield _encoded(event)
+                        encoded, last = _encoded(event)
+                        yield encoded
             except APIError as exc:
-                yield _encoded(
-                    ErrorEvent(sequence_number=last + 1, code=exc.code, message=exc.message, param=exc.param)
+                error = ErrorEvent(
+                    sequence_number=last + 1, code=exc.code, message=exc.message, param=exc.param
                 )
+                yield _encoded(error)[0]
             except Exception:
                 logger.exception("stream failed")
                 message = "The server failed while streaming; see its log."
-                yield _encoded(
-                    ErrorEvent(sequence_number=last + 1, code="internal_error", message=message, param=None)
+                error = ErrorEvent(
+                    sequence_number=last + 1, code="internal_error", message=message, param=None
                 )
+                yield _encoded(error)[0]
 
     return StreamingResponse(
         body(),

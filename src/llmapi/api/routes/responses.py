@@ -44,7 +44,9 @@ async def create(
     body: CreateResponseRequest, request: Request, inference: InferenceDep, store: ResponseStoreDep
 ) -> Response:
     if (upstream := await forwarding(inference, body)) is not None:
-        return await answer(request, upstream.forward("responses", document(request), stream=body.stream))
+        if body.stream:
+            return await named_event_response(upstream.stream("responses", document(request)))
+        return await answer(request, upstream.answer("responses", document(request)))
     turn = Turn.of(body, await store.conversation(body.previous_response_id))
     generation = await inference.generation("chat", turn.chat)
     if body.stream:

@@ -95,6 +95,12 @@ class OpenAICompatBackend:
     def card(self) -> ModelCard:
         return self._card
 
+    @property
+    def responses_api(self) -> bool:
+        """Whether the upstream has the Responses API (`options.responses_api`): then `/v1/responses` is
+        passed through to it rather than answered through chat completions."""
+        return self._options.responses_api
+
     async def start(self) -> None:
         """Opens the connection pool. Connects lazily: the upstream need not be up yet."""
         if self._session is not None:
@@ -136,7 +142,7 @@ class OpenAICompatBackend:
                 yield stream.finish()
 
     async def forward(self, path: str, document: Mapping[str, Any]) -> ForwardedAnswer:
-        body = request_body(document, upstream_model=self._upstream, stream=False)
+        body = request_body(document, path=path, upstream_model=self._upstream, stream=False)
         with self._errors.translated():
             async with self._call(path, body, self._call_timeout) as response:
                 raw = await _read(response)
@@ -145,10 +151,10 @@ class OpenAICompatBackend:
     async def forward_stream(
         self, path: str, document: Mapping[str, Any], tally: StreamTally
     ) -> AsyncGenerator[bytes, None]:
-        body = request_body(document, upstream_model=self._upstream, stream=True)
+        body = request_body(document, path=path, upstream_model=self._upstream, stream=True)
         events = EventStream(
             model=self._spec.id,
-            include_usage=client_wants_usage(document),
+            include_usage=client_wants_usage(path, document),
             errors=self._errors,
             tally=tally,
         )
@@ -162,7 +168,7 @@ class OpenAICompatBackend:
                 for event in events.finish():
                     yield event
                 if not events.done:
-                    raise self._errors.broken("the stream ended without [DONE]")
+                    raise self._errors.broken("the stream ended before its last event")
 
     async def embed(self, inputs: Sequence[str]) -> Embeddings:
         self._require_task("embedding")

@@ -26,6 +26,7 @@ _KNOWN = frozenset(
         "owned_by",
         "breaker_failures",
         "breaker_reset_s",
+        "responses_api",
     }
 )
 
@@ -42,6 +43,7 @@ class OpenAICompatOptions:
     owned_by: str = "remote"
     breaker_failures: int = 3
     breaker_reset_s: float = 5.0
+    responses_api: bool = False
     api_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -83,6 +85,7 @@ class OpenAICompatOptions:
             owned_by=reader.text("owned_by") or "remote",
             breaker_failures=reader.count("breaker_failures", 3, minimum=1),
             breaker_reset_s=reader.seconds("breaker_reset_s", 5.0),
+            responses_api=reader.flag("responses_api"),
             api_key=reader.api_key(environ),
         )
 
@@ -136,6 +139,12 @@ class _Reader:
         if not isinstance(value, str) or not value.strip():
             raise self.error(f"options.{key} must be a non-empty string, got {value!r}")
         return value.strip()
+
+    def flag(self, key: str) -> bool:
+        value = self._options.get(key, False)
+        if not isinstance(value, bool):
+            raise self.error(f"options.{key} must be true or false, got {value!r}")
+        return value
 
     def seconds(self, key: str, default: float) -> float:
         value = self._options.get(key, default)

@@ -1,9 +1,10 @@
 """The client's request as the upstream gets it, and the upstream's answer as the client gets it.
 
 Both are the same JSON as sent, with only `model` renamed (the public id to the upstream's name and back).
-A stream gets `stream_options.include_usage`, so that usage is counted from the upstream's own numbers; the
-usage chunk this adds is dropped again when the client did not ask for it. llmapi defines no request
-fields of its own, so nothing else is added or removed.
+A chat or text completion stream gets `stream_options.include_usage`, so that usage is counted from the
+upstream's own numbers; the usage chunk this adds is dropped again when the client did not ask for it (a
+Responses stream has its usage in its `response.completed` event). llmapi defines no request fields of its
+own, so nothing else is added or removed.
 """
 
 from __future__ import annotations
@@ -17,31 +18,37 @@ from llmapi.backends.base import Counts, ForwardedAnswer, StreamTally
 from llmapi.backends.remote.sse import SSEDecoder
 from llmapi.backends.remote.upstream_errors import UpstreamErrors
 
+# The paths whose streams carry usage only when asked for in `stream_options`.
+_USAGE_ON_REQUEST = frozenset({"chat/completions", "completions"})
+# The events that end a Responses stream (it has no [DONE]).
+_LAST_EVENTS = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 
-def request_body(document: Mapping[str, Any], *, upstream_model: str, stream: bool) -> bytes:
+
+def request_body(document: Mapping[str, Any], *, path: str, upstream_model: str, stream: bool) -> bytes:
     body = {**document, "model": upstream_model}
-    if stream:
+    if stream and path in _USAGE_ON_REQUEST:
         options = body.get("stream_options")
         body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
     return orjson.dumps(body)
 
 
-def client_wants_usage(document: Mapping[str, Any]) -> bool:
+def client_wants_usage(path: str, document: Mapping[str, Any]) -> bool:
+    """Whether the client gets the usage chunk of a stream (asked for, or not one that must be)."""
     options = document.get("stream_options")
-    return isinstance(options, dict) and options.get("include_usage") is True
+    wanted = isinstance(options, dict) and options.get("include_usage") is True
+    return wanted or path not in _USAGE_ON_REQUEST
 
 
 def answer(body: bytes, *, model: str, errors: UpstreamErrors) -> ForwardedAnswer:
     data = _object(body, errors)
-    if "model" in data:
-        data["model"] = model
+    _rename(data, model)
     return ForwardedAnswer(orjson.dumps(data), _counts(data))
 
 
 class EventStream:
     """An upstream's event stream, event by event, as the client gets it: each `data` payload with `model`
     renamed, without the usage chunk the client did not ask for; what it counts goes in `tally`. `done`
-    is whether the upstream ended the stream with `[DONE]`."""
+    is whether the upstream ended the stream (`[DONE]`, or a Responses stream's last event)."""
 
     def __init__(
         self, *, model: str, include_usage: bool, errors: UpstreamErrors, tally: StreamTally
@@ -71,15 +78,23 @@ class EventStream:
             usage = _counts(data)
             if usage is not None:
                 self._tally.counts = usage
-            choices = data.get("choices")
-            if choices:
+            if data.get("choices") or data.get("delta"):
                 self._tally.pieces += 1
             elif usage is not None and not self._include_usage:
                 continue
-            if "model" in data:
-                data["model"] = self._model
+            self.done = data.get("type") in _LAST_EVENTS
+            _rename(data, self._model)
             out.append(orjson.dumps(data))
         return out
+
+
+def _rename(data: dict[str, Any], model: str) -> None:
+    """`model` of an answer or chunk, or of the response a Responses event carries."""
+    if "model" in data:
+        data["model"] = model
+    response = data.get("response")
+    if isinstance(response, dict) and "model" in response:
+        response["model"] = model
 
 
 def _object(body: bytes, errors: UpstreamErrors) -> dict[str, Any]:
@@ -95,9 +110,16 @@ def _object(body: bytes, errors: UpstreamErrors) -> dict[str, Any]:
 
 
 def _counts(data: Mapping[str, Any]) -> Counts | None:
+    """The usage of an answer or chunk (`prompt_tokens`...), or of a Responses answer or event
+    (`input_tokens`...)."""
     usage = data.get("usage")
+    response = data.get("response")
+    if usage is None and isinstance(response, dict):
+        usage = response.get("usage")
     if not isinstance(usage, dict):
         return None
+    if "input_tokens" in usage:
+        return Counts(_count(usage.get("input_tokens")), _count(usage.get("output_tokens")))
     return Counts(_count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")))
 
 
