@@ -47,7 +47,7 @@ bench: install
 	$(PY) -m bench.hardening.run
 	$(PY) -m bench.startup.run
 
-# LiteLLM's proxy for bench/gateway, in a venv of its own (its pins clash with ours; it pulls no torch).
+# LiteLLM's proxy for bench/gateway, in a venv of its own (so that its pins never move ours; it pulls no torch).
 LITELLM_VENV := bench/.venv-litellm
 bench-litellm: $(LITELLM_VENV)/.installed
 

@@ -80,7 +80,8 @@ def markdown(results: dict[str, Any]) -> list[str]:
         f"generator (aiohttp on uvloop, keep-alive) and the upstream share core {proxy['load_cores']}. CPU "
         "columns are cores used on average (1.00 = one core busy); a server at ~1.0 is bound by its core. "
         "*Other* is the CPU the rest of the machine used meanwhile (other engineers' test runs share it): a "
-        "measurement with more than 0.15 is taken again, up to 3 times, and the quietest kept.",
+        "measurement with more than 0.15 is taken again, up to 5 times, after waiting (up to 60 s) for a "
+        "moment in which the machine is idle, and the quietest kept.",
         "",
         f"### {clients} clients back to back, {meta['duration_s']:.0f} s after {meta['warmup_s']:.0f} s "
         "warm-up",
