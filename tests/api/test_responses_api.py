@@ -42,6 +42,8 @@ class ChatUpstream:
     """A remote chat model as the gateway passes requests through to it: it calls the first tool it is given,
     and answers in text once it has read a tool's result."""
 
+    responses_api = False
+
     def __init__(self) -> None:
         self.card = ModelCard(id=TOOLS_UPSTREAM, task="text-generation", owned_by="tests", created=0)
         self.documents: list[dict[str, Any]] = []
@@ -68,7 +70,7 @@ class ChatUpstream:
 
     async def forward_stream(
         self, path: str, document: Mapping[str, Any], tally: StreamTally
-    ) -> AsyncGenerator[bytes, None]:
+    ) -> AsyncGenerator[list[bytes], None]:
         self.documents.append(dict(document))
         message, finish = self._answer(document)
 
@@ -84,7 +86,7 @@ class ChatUpstream:
                 }
             )
 
-        yield chunk({"role": "assistant", "content": ""})
+        yield [chunk({"role": "assistant", "content": ""})]
         for call in message.get("tool_calls") or []:
             name, arguments = call["function"]["name"], call["function"]["arguments"]
             first = {
@@ -93,24 +95,26 @@ class ChatUpstream:
                 "type": "function",
                 "function": {"name": name, "arguments": ""},
             }
-            yield chunk({"tool_calls": [first]})
+            yield [chunk({"tool_calls": [first]})]
             for piece in (arguments[:5], arguments[5:]):
-                yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+                yield [chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})]
         for word in (message.get("content") or "").split():
-            yield chunk({"content": word + " "})
-        yield chunk({}, finish)
+            yield [chunk({"content": word + " "})]
+        yield [chunk({}, finish)]
         tally.counts = Counts(30, 9)
         usage = {"prompt_tokens": 30, "completion_tokens": 9, "total_tokens": 39}
-        yield orjson.dumps(
-            {
-                "id": "c",
-                "object": "chat.completion.chunk",
-                "created": 0,
-                "model": "m",
-                "choices": [],
-                "usage": usage,
-            }
-        )
+        yield [
+            orjson.dumps(
+                {
+                    "id": "c",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": "m",
+                    "choices": [],
+                    "usage": usage,
+                }
+            )
+        ]
 
     @staticmethod
     def _answer(document: Mapping[str, Any]) -> tuple[dict[str, Any], str]:

@@ -17,23 +17,27 @@ from llmapi.protocol.response_events import ErrorEvent, ResponseEvent
 logger = logging.getLogger(__name__)
 
 
-def _encoded(event: ResponseEvent | bytes) -> tuple[bytes, int]:
-    """The event as sent, and its sequence number."""
-    if isinstance(event, bytes):
-        data = orjson.loads(event)
-        kind, number = data.get("type"), data.get("sequence_number")
-        name = kind.encode() if isinstance(kind, str) else b"message"
-        return b"event: " + name + b"\ndata: " + event + b"\n\n", number if isinstance(number, int) else -1
+def _encoded(event: ResponseEvent | list[bytes]) -> tuple[bytes, int]:
+    """The event as sent (or the events that arrived together, passed through, in one write), and the last
+    sequence number."""
+    if isinstance(event, list):
+        framed, number = [], -1
+        for payload in event:
+            data = orjson.loads(payload)
+            kind, number = data.get("type"), data.get("sequence_number", number)
+            name = kind.encode() if isinstance(kind, str) else b"message"
+            framed.append(b"event: " + name + b"\ndata: " + payload + b"\n\n")
+        return b"".join(framed), number if isinstance(number, int) else -1
     data = event.model_dump_json().encode()
     return b"event: " + event.type.encode() + b"\ndata: " + data + b"\n\n", event.sequence_number
 
 
 async def named_event_response(
-    events: AsyncIterator[ResponseEvent] | AsyncIterator[bytes],
+    events: AsyncIterator[ResponseEvent] | AsyncIterator[list[bytes]],
 ) -> StreamingResponse:
     """Starts the stream only once the first event exists, so errors found before it keep their status."""
     try:
-        first: ResponseEvent | bytes | None = await anext(events)
+        first: ResponseEvent | list[bytes] | None = await anext(events)
     except StopAsyncIteration:
         first = None
     except BaseException:

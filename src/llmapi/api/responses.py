@@ -26,10 +26,11 @@ def error_response(error: APIError, status_code: int | None = None) -> JSONRespo
 
 async def answer(
     request: Request,
-    result: Coroutine[Any, Any, BaseModel | bytes] | AsyncIterator[BaseModel] | AsyncIterator[bytes],
+    result: Coroutine[Any, Any, BaseModel | bytes] | AsyncIterator[BaseModel] | AsyncIterator[list[bytes]],
 ) -> Response:
     """A whole answer as JSON (its work cancelled if the client leaves first), or a stream as server-sent
-    events. Bytes are JSON already (passed through from an upstream)."""
+    events. Bytes are JSON already (passed through from an upstream), as are the lists of a passed-through
+    stream."""
     if isinstance(result, AsyncIterator):
         return await sse_response(result)
     value = await cancel_on_disconnect(request, result)

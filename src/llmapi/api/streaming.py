@@ -17,20 +17,23 @@ logger = logging.getLogger(__name__)
 _DONE = b"data: [DONE]\n\n"
 
 
-def _event(chunk: BaseModel | bytes) -> bytes:
-    data = chunk if isinstance(chunk, bytes) else chunk.model_dump_json().encode()
-    return b"data: " + data + b"\n\n"
+def _event(chunk: BaseModel | list[bytes]) -> bytes:
+    """One chunk's event, or the events of JSON payloads that arrived together (passed through), in one
+    write."""
+    if isinstance(chunk, list):
+        return b"".join(b"data: " + data + b"\n\n" for data in chunk)
+    return b"data: " + chunk.model_dump_json().encode() + b"\n\n"
 
 
 def _error_event(exc: APIError) -> bytes:
     return b"data: " + json.dumps(exc.body()).encode() + b"\n\n"
 
 
-async def sse_response(chunks: AsyncIterator[BaseModel] | AsyncIterator[bytes]) -> StreamingResponse:
+async def sse_response(chunks: AsyncIterator[BaseModel] | AsyncIterator[list[bytes]]) -> StreamingResponse:
     """Start the stream only once the first chunk exists, so errors found before it (an unknown model,
     a prompt too long) still get their proper status code. Later errors end the stream with an error event."""
     try:
-        first: BaseModel | bytes | None = await anext(chunks)
+        first: BaseModel | list[bytes] | None = await anext(chunks)
     except StopAsyncIteration:
         first = None
     except BaseException:

@@ -128,12 +128,18 @@ class PassThroughBackend(Backend, Protocol):
     API path under `/v1` (`chat/completions`, `completions`, `embeddings`, `responses`); `document` the
     request in its JSON form."""
 
+    @property
+    def responses_api(self) -> bool:
+        """Whether the upstream has the Responses API itself (`/responses`)."""
+        ...
+
     async def forward(self, path: str, document: Mapping[str, Any]) -> ForwardedAnswer: ...
 
     def forward_stream(
         self, path: str, document: Mapping[str, Any], tally: StreamTally
-    ) -> AsyncGenerator[bytes, None]:
-        """The `data` payload of each event as the client gets it; closing it early drops the upstream."""
+    ) -> AsyncGenerator[list[bytes], None]:
+        """The `data` payloads of the events as the client gets them, those of one read from the upstream
+        together (so they go on in one write); closing it early drops the upstream."""
         ...
 
 

@@ -15,6 +15,7 @@ from llmapi.backends.base import (
     EmbeddingBackend,
     HasEngineStats,
     ModelCard,
+    PassThroughBackend,
     SentimentBackend,
     TextGenerationBackend,
 )
@@ -72,6 +73,8 @@ class ModelRegistry:
         self, backends: Iterable[Backend], fallbacks: Mapping[str, Sequence[str]] | None = None
     ) -> None:
         self._backends = {backend.card.id: backend for backend in backends}
+        # Classified once: a runtime Protocol check costs microseconds, too much for every request.
+        self._upstreams = {i: b for i, b in self._backends.items() if isinstance(b, PassThroughBackend)}
         self._fallbacks = fallbacks or {}
         self._ready: set[str] = set()
         self._failed: dict[str, str] = {}
@@ -126,9 +129,18 @@ class ModelRegistry:
     def card(self, model_id: str) -> ModelCard:
         return self._lookup(model_id).card
 
-    def fallbacks(self, model_id: str) -> list[Backend]:
-        """The model's fallbacks that are ready, in the order configured."""
-        return [self._backends[i] for i in self._fallbacks.get(model_id, ()) if i in self._ready]
+    def upstream(self, model_id: str) -> PassThroughBackend | None:
+        """The model's backend if it passes requests through to an upstream."""
+        return self._upstreams.get(model_id)
+
+    def fallbacks(self, model_id: str) -> list[PassThroughBackend]:
+        """The model's fallbacks that are ready, in the order configured (passed-through models, as the
+        settings check)."""
+        return [
+            self._upstreams[i]
+            for i in self._fallbacks.get(model_id, ())
+            if i in self._ready and i in self._upstreams
+        ]
 
     def text(self, model_id: str | None) -> TextGenerationBackend:
         return cast(TextGenerationBackend, self._for_task(model_id, "text-generation"))

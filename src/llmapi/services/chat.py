@@ -68,9 +68,10 @@ async def stream_chat_completion(
     """Chunks as OpenAI sends them: a role delta per choice, content deltas, exactly one chunk with
     finish_reason per choice, then (with stream_options.include_usage) a usage chunk with no choices."""
     if isinstance(generation, Forwarding):
-        async with aclosing(generation.stream(_PATH, _document(request, document))) as events:
-            async for event in events:
-                yield ChatCompletionChunk.model_validate_json(event)
+        async with aclosing(generation.stream(_PATH, _document(request, document))) as batches:
+            async for batch in batches:
+                for event in batch:
+                    yield ChatCompletionChunk.model_validate_json(event)
         return
     include_usage = bool(request.stream_options and request.stream_options.include_usage)
     chunk_id, created = new_id("chatcmpl"), now()

@@ -40,7 +40,7 @@ class Forwarding(MeteredBackend[PassThroughBackend]):
 
     def forward(
         self, path: str, document: Mapping[str, Any], *, stream: bool
-    ) -> Coroutine[Any, Any, bytes] | AsyncIterator[bytes]:
+    ) -> Coroutine[Any, Any, bytes] | AsyncIterator[list[bytes]]:
         return self.stream(path, document) if stream else self.answer(path, document)
 
     async def answer(self, path: str, document: Mapping[str, Any]) -> bytes:
@@ -61,10 +61,11 @@ class Forwarding(MeteredBackend[PassThroughBackend]):
 
         return (await self.meter.answer(ForwardedBody, work)).body.encode()
 
-    async def stream(self, path: str, document: Mapping[str, Any]) -> AsyncGenerator[bytes, None]:
-        """Each event's `data` as the client gets it. Until the upstream's usage arrives, the stream counts
-        as its prompt estimate and one token a chunk, so a client that leaves early is charged for what it
-        got; the usage note says the answer was cut short until the last event is out."""
+    async def stream(self, path: str, document: Mapping[str, Any]) -> AsyncGenerator[list[bytes], None]:
+        """The events' `data` as the client gets them, in the batches they arrived in. Until the upstream's
+        usage arrives, the stream counts as its prompt estimate and one token an event, so a client that
+        leaves early is charged for what it got; the usage note says the answer was cut short until the
+        last event is out."""
         tally = StreamTally()
         self.meter.usage.cut_short = True
         try:

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from llmapi.auth.principal import Principal
-from llmapi.backends.base import Backend, PassThroughBackend, TextGenerationBackend
+from llmapi.backends.base import Backend, TextGenerationBackend
 from llmapi.backends.registry import ModelRegistry
 from llmapi.errors import UnsupportedError
 from llmapi.protocol.chat import ChatCompletionRequest
@@ -49,20 +49,48 @@ class Inference:
     ) -> Generation | Forwarding:
         """A model on an OpenAI-compatible upstream gets the request passed through as sent."""
         backend = self.registry.text(request.model)
-        if isinstance(backend, PassThroughBackend):
+        if (upstream := self.registry.upstream(backend.card.id)) is not None:
             # Not cached when streamed: the cache keeps whole answers as the upstream sent them.
-            meter = await self._admit_text(backend, None if request.stream else kind, request)
+            meter = await self._admit_text(upstream, None if request.stream else kind, request, whole=True)
             return Forwarding(
-                backend,
+                upstream,
                 meter=meter,
                 prompt_estimate=request.prompt_token_estimate(),
-                fallbacks=self._fallbacks(backend),
+                fallbacks=self.registry.fallbacks(upstream.card.id),
             )
         return await self._generation(backend, kind, request)
 
     async def prompt_generation(self, request: GenerateTextRequest) -> Generation:
         """`/v1/generate/text` has no upstream form: a remote model gets the prompt rebuilt."""
         return await self._generation(self.registry.text(request.model), "generate", request)
+
+    async def embedder(self, request: EmbeddingRequest) -> Embedder | Forwarding:
+        backend = self.registry.embedding(request.model)
+        tokens = request.token_estimate()
+        upstream = self.registry.upstream(backend.card.id)
+        meter = await self._admit(
+            backend,
+            request,
+            tokens=tokens,
+            prompt_tokens=tokens,
+            kind="embeddings",
+            whole=upstream is not None,
+        )
+        if upstream is not None:
+            return Forwarding(
+                upstream,
+                meter=meter,
+                prompt_estimate=tokens,
+                fallbacks=self.registry.fallbacks(upstream.card.id),
+            )
+        return Embedder(backend, meter=meter)
+
+    async def analyzer(self, request: SentimentRequest) -> Analyzer:
+        backend = self.registry.sentiment(request.model)
+        tokens = request.token_estimate()
+        return Analyzer(
+            backend, meter=await self._admit(backend, request, tokens=tokens, prompt_tokens=tokens)
+        )
 
     async def _generation(
         self, backend: TextGenerationBackend, kind: Kind, request: TextRequest
@@ -71,7 +99,9 @@ class Inference:
         meter = await self._admit_text(backend, kind, request)
         return Generation(backend, max_tokens=self._max_tokens(request), meter=meter)
 
-    async def _admit_text(self, backend: Backend, kind: Kind | None, request: TextRequest) -> Meter:
+    async def _admit_text(
+        self, backend: Backend, kind: Kind | None, request: TextRequest, *, whole: bool = False
+    ) -> Meter:
         """`max_tokens` is decided here, once: the request's, else the server's default (for a passed-through
         request, what is reserved: it goes upstream as sent)."""
         max_tokens = self._max_tokens(request)
@@ -83,30 +113,11 @@ class Inference:
             sequences=request.sequence_count(),
             kind=kind,
             max_tokens=max_tokens,
+            whole=whole,
         )
-
-    def _fallbacks(self, backend: Backend) -> list[PassThroughBackend]:
-        return [b for b in self.registry.fallbacks(backend.card.id) if isinstance(b, PassThroughBackend)]
 
     def _max_tokens(self, request: TextRequest) -> int:
         return request.requested_max_tokens() or self.default_max_tokens
-
-    async def embedder(self, request: EmbeddingRequest) -> Embedder | Forwarding:
-        backend = self.registry.embedding(request.model)
-        tokens = request.token_estimate()
-        meter = await self._admit(backend, request, tokens=tokens, prompt_tokens=tokens, kind="embeddings")
-        if isinstance(backend, PassThroughBackend):
-            return Forwarding(
-                backend, meter=meter, prompt_estimate=tokens, fallbacks=self._fallbacks(backend)
-            )
-        return Embedder(backend, meter=meter)
-
-    async def analyzer(self, request: SentimentRequest) -> Analyzer:
-        backend = self.registry.sentiment(request.model)
-        tokens = request.token_estimate()
-        return Analyzer(
-            backend, meter=await self._admit(backend, request, tokens=tokens, prompt_tokens=tokens)
-        )
 
     async def _admit(
         self,
@@ -118,9 +129,11 @@ class Inference:
         sequences: int = 1,
         kind: Kind | None = None,
         max_tokens: int | None = None,
+        whole: bool = False,
     ) -> Meter:
         """`tokens` is reserved; `prompt_tokens` is the least charged if the request fails after this;
-        `sequences` is how many concurrency slots it holds."""
+        `sequences` is how many concurrency slots it holds; `whole`: every field of the request is part of
+        its cache key (a passed-through request goes upstream with every field)."""
         context, model = self.context, backend.card.id
         context.admission = await self.gatekeeper.admit(
             self.principal, model=model, tokens=tokens, prompt_tokens=prompt_tokens, sequences=sequences
@@ -132,8 +145,7 @@ class Inference:
                 request,
                 max_tokens=max_tokens,
                 cache_control=self.cache_control,
-                # A passed-through request goes upstream with every field: every field can change its answer.
-                whole=isinstance(backend, PassThroughBackend),
+                whole=whole,
             )
         return Meter(model=model, usage=context.usage, cache=context.cache)
 

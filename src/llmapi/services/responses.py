@@ -8,9 +8,9 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from llmapi.backends.base import Backend, PassThroughBackend
+from llmapi.backends.base import PassThroughBackend
 from llmapi.protocol.chat import ChatCompletionChunk, ChatCompletionRequest
 from llmapi.protocol.common import Usage
 from llmapi.protocol.response_events import ResponseEvent
@@ -41,31 +41,20 @@ from llmapi.services.text_jobs import Generation
 from llmapi.types import FinishReason
 
 
-@runtime_checkable
-class ServesResponses(Protocol):
-    """A backend whose upstream has the Responses API itself."""
-
-    @property
-    def responses_api(self) -> bool: ...
-
-
-def forwards_responses(backend: Backend) -> bool:
-    """Whether a Responses request for this backend's model goes upstream as the client sent it (to the
-    upstream's `/responses`), instead of being answered through chat completions: a passed-through model
-    whose upstream has the Responses API (the remote `openai` backend with `responses_api: true`). The one
-    place that decides it; until a backend has `responses_api`, every model answers through chat."""
-    return (
-        isinstance(backend, PassThroughBackend)
-        and isinstance(backend, ServesResponses)
-        and backend.responses_api
-    )
+def forwards_responses(upstream: PassThroughBackend | None) -> bool:
+    """Whether a Responses request for a model goes upstream as the client sent it (to the upstream's
+    `/responses`), instead of being answered through chat completions: a passed-through model whose
+    upstream has the Responses API (the remote `openai` backend with `responses_api: true`). The one place
+    that decides it."""
+    return upstream is not None and upstream.responses_api
 
 
 async def forwarding(inference: Inference, request: CreateResponseRequest) -> Forwarding | None:
     """The handle that passes `request` through to its model's upstream, admitted; None for a model that
     answers through chat completions. Nothing of a passed-through request is stored here (the upstream
     keeps it, `previous_response_id` is the upstream's)."""
-    if not forwards_responses(inference.registry.text(request.model)):
+    backend = inference.registry.text(request.model)
+    if not forwards_responses(inference.registry.upstream(backend.card.id)):
         return None
     handle = await inference.generation("chat", admission_request(request))
     if not isinstance(handle, Forwarding):

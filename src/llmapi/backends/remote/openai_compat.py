@@ -150,10 +150,11 @@ class OpenAICompatBackend:
 
     async def forward_stream(
         self, path: str, document: Mapping[str, Any], tally: StreamTally
-    ) -> AsyncGenerator[bytes, None]:
+    ) -> AsyncGenerator[list[bytes], None]:
         body = request_body(document, path=path, upstream_model=self._upstream, stream=True)
         events = EventStream(
             model=self._spec.id,
+            upstream_model=self._upstream,
             include_usage=client_wants_usage(path, document),
             errors=self._errors,
             tally=tally,
@@ -163,10 +164,10 @@ class OpenAICompatBackend:
                 if response.content_type == "application/json":
                     raise self._errors.broken("it answered a stream request with one JSON document")
                 while data := await _read_some(response):
-                    for event in events.feed(data):
-                        yield event
-                for event in events.finish():
-                    yield event
+                    if batch := events.feed(data):
+                        yield batch
+                if batch := events.finish():
+                    yield batch
                 if not events.done:
                     raise self._errors.broken("the stream ended before its last event")
 

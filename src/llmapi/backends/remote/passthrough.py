@@ -48,12 +48,25 @@ def answer(body: bytes, *, model: str, errors: UpstreamErrors) -> ForwardedAnswe
 class EventStream:
     """An upstream's event stream, event by event, as the client gets it: each `data` payload with `model`
     renamed, without the usage chunk the client did not ask for; what it counts goes in `tally`. `done`
-    is whether the upstream ended the stream (`[DONE]`, or a Responses stream's last event)."""
+    is whether the upstream ended the stream (`[DONE]`, or a Responses stream's last event).
+
+    Only events that metering reads are parsed (usage, errors, a Responses stream's last event); in the
+    others `model` is renamed in the bytes, where the upstream spells it compactly (`"model":"name"`), as
+    vLLM, SGLang and OpenAI do. A string inside JSON cannot hold that spelling unescaped, so only keys match.
+    """
 
     def __init__(
-        self, *, model: str, include_usage: bool, errors: UpstreamErrors, tally: StreamTally
+        self,
+        *,
+        model: str,
+        upstream_model: str,
+        include_usage: bool,
+        errors: UpstreamErrors,
+        tally: StreamTally,
     ) -> None:
         self._model = model
+        self._compact = b'"model":' + orjson.dumps(upstream_model)
+        self._renamed = b'"model":' + orjson.dumps(model)
         self._include_usage = include_usage
         self._errors = errors
         self._sse = SSEDecoder()
@@ -66,26 +79,43 @@ class EventStream:
     def finish(self) -> list[bytes]:
         return self._events(self._sse.flush())
 
-    def _events(self, payloads: list[str]) -> list[bytes]:
+    def _events(self, payloads: list[bytes]) -> list[bytes]:
         out: list[bytes] = []
         for payload in payloads:
             if self.done:
                 break
-            if payload == "[DONE]":
+            if payload == b"[DONE]":
                 self.done = True
                 break
-            data = _object(payload.encode(), self._errors)
-            usage = _counts(data)
-            if usage is not None:
-                self._tally.counts = usage
-            if data.get("choices") or data.get("delta"):
+            if self._plain(payload):
                 self._tally.pieces += 1
-            elif usage is not None and not self._include_usage:
-                continue
-            self.done = data.get("type") in _LAST_EVENTS
-            _rename(data, self._model)
-            out.append(orjson.dumps(data))
+                out.append(payload.replace(self._compact, self._renamed))
+            elif (event := self._read(payload)) is not None:
+                out.append(event)
         return out
+
+    def _plain(self, payload: bytes) -> bool:
+        """Whether metering needs nothing of this event, and its `model` can be renamed in its bytes."""
+        if any(marker in payload for marker in _READ_MARKERS):
+            return False
+        return b'"model"' not in payload or self._compact in payload
+
+    def _read(self, payload: bytes) -> bytes | None:
+        data = _object(payload, self._errors)
+        usage = _counts(data)
+        if usage is not None:
+            self._tally.counts = usage
+        if data.get("choices") or data.get("delta"):
+            self._tally.pieces += 1
+        elif usage is not None and not self._include_usage:
+            return None
+        self.done = data.get("type") in _LAST_EVENTS
+        _rename(data, self._model)
+        return orjson.dumps(data)
+
+
+# What in an event makes metering read it: usage, an error, the end of a Responses stream.
+_READ_MARKERS = (b'"usage":{', b'"usage": {', *(b'"' + e.encode() + b'"' for e in _LAST_EVENTS))
 
 
 def _rename(data: dict[str, Any], model: str) -> None:
