@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 JSON = "application/json"
@@ -46,7 +47,17 @@ def request_format(content_type: str | None) -> str | None:
 def response_format(accept: str | None) -> str | None:
     """The supported format `accept` likes best (no header or `*/*`: JSON); None when it allows none.
 
-    Each format takes the q of the most specific range that matches it; ties go to JSON, then XML."""
+    Each format takes the q of the most specific range that matches it; ties go to JSON, then XML. Clients
+    send the same few headers again and again: short ones are remembered."""
+    if accept is None or len(accept) > _REMEMBERED_CHARS:
+        return _best_format(accept)
+    return _remembered_best_format(accept)
+
+
+_REMEMBERED_CHARS = 256
+
+
+def _best_format(accept: str | None) -> str | None:
     ranges = _parse(accept or "")
     if not ranges:
         return JSON
@@ -56,6 +67,9 @@ def response_format(accept: str | None) -> str | None:
         if q > best_q:
             best, best_q = name, q
     return best
+
+
+_remembered_best_format = functools.lru_cache(maxsize=512)(_best_format)
 
 
 def _quality(ranges: list[_Range], aliases: tuple[str, ...]) -> float:
