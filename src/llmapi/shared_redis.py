@@ -2,10 +2,15 @@
 
 When Redis fails, callers get `RedisUnavailableError` at once instead of waiting on a timeout request after
 request; the breaker tries Redis again every couple of seconds and closes when it answers.
+
+Each call is bounded as a whole by `asyncio.timeout`, not by redis-py's `socket_timeout`, which wraps every
+write in `asyncio.wait_for` (a Task per command) and every read in a timeout of its own. A call cut short
+leaves its connection closed by redis-py, so no late reply is read as the answer to another command.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -17,7 +22,7 @@ from llmapi.circuit_breaker import CircuitBreaker
 
 T = TypeVar("T")
 
-SOCKET_TIMEOUT_S = 0.5
+CALL_TIMEOUT_S = 0.5
 
 
 class RedisUnavailableError(Exception):
@@ -31,17 +36,19 @@ class SharedRedis:
         *,
         breaker: CircuitBreaker | None = None,
         on_error: Callable[[str], None] = lambda component: None,
+        timeout_s: float = CALL_TIMEOUT_S,
     ) -> None:
         self.client = client
         self.breaker = breaker or CircuitBreaker()
         self._on_error = on_error
+        self._timeout_s = timeout_s
 
     @classmethod
     def from_url(cls, url: str, *, on_error: Callable[[str], None] = lambda component: None) -> SharedRedis:
         client = aioredis.Redis.from_url(
             url,
-            socket_timeout=SOCKET_TIMEOUT_S,
-            socket_connect_timeout=SOCKET_TIMEOUT_S,
+            socket_timeout=None,  # redis-py's default is 5 s; `run` bounds each call instead
+            socket_connect_timeout=CALL_TIMEOUT_S,
             retry=Retry(NoBackoff(), 0),
         )
         return cls(client, on_error=on_error)
@@ -51,12 +58,13 @@ class SharedRedis:
         return self.breaker.state != "closed"
 
     async def run(self, component: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run `call` (a Redis round trip for `component`), or raise RedisUnavailableError."""
+        """Run `call` (a Redis round trip for `component`) within the timeout, else RedisUnavailableError."""
         if not self.breaker.allow():
             raise RedisUnavailableError("Redis is unavailable (circuit open)")
         try:
-            result = await call()
-        except (aioredis.RedisError, OSError) as exc:
+            async with asyncio.timeout(self._timeout_s):
+                result = await call()
+        except (aioredis.RedisError, OSError, TimeoutError) as exc:
             self.breaker.failed()
             self._on_error(component)
             raise RedisUnavailableError(f"Redis failed: {type(exc).__name__}") from exc

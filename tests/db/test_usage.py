@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
 from sqlalchemy import func, select
@@ -51,6 +51,18 @@ async def test_add_many_stores_every_record(database: Database) -> None:
 
     assert (count, cached) == (6, 1)
     assert first is not None and first.at == RECORDS[0].at and first.latency_ms == 12.5
+
+
+async def test_add_many_stores_each_field_as_given(database: Database) -> None:
+    async with database.session() as session:
+        await UsageRepository(session).add_many(RECORDS)
+
+    async with database.session() as session:
+        stored = list(await session.scalars(select(UsageRecord).order_by(UsageRecord.id)))
+
+    assert [{f.name: getattr(row, f.name) for f in fields(UsageRecordData)} for row in stored] == [
+        {f.name: getattr(record, f.name) for f in fields(UsageRecordData)} for record in RECORDS
+    ]
 
 
 async def test_summary_groups_by_utc_day_and_model(database: Database) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -10,7 +11,7 @@ import redis.asyncio as aioredis
 from llmapi.ratelimit.checks import Check, Concurrency, Quota, Rate
 from llmapi.ratelimit.memory_store import MemoryLimitStore
 from llmapi.ratelimit.redis_store import RedisLimitStore
-from tests.real_services import require_redis
+from tests.real_services import own_redis, require_redis
 
 Store = MemoryLimitStore | RedisLimitStore
 Advance = Callable[[float], Awaitable[None]]
@@ -334,4 +335,27 @@ async def test_two_instances_on_one_redis_admit_exactly_the_limit(prefix: str) -
     finally:
         await delete_keys(clients[0], prefix)
         for client in clients:
+            await client.aclose()
+
+
+async def test_the_redis_store_loads_its_scripts_where_the_server_lacks_them(
+    tmp_path: Path, prefix: str
+) -> None:
+    with own_redis(tmp_path) as server:  # a fresh server knows no script; flushing the shared one is rude
+        client = aioredis.Redis.from_url(server.url)
+        try:
+            store = RedisLimitStore(client)
+            check = Check(
+                rates=(rate(prefix, "requests", limit=2),),
+                concurrency=Concurrency(f"{prefix}concurrency", limit=1, lease="lease", lease_ttl_s=30),
+            )
+            assert (await store.acquire(check)).allowed
+            await client.script_flush()
+            await store.release(check, {})
+            await client.script_flush()
+
+            decision = await store.acquire(check)
+
+            assert decision.allowed and decision.rates[0].remaining == 0
+        finally:
             await client.aclose()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from importlib.resources import files
-from typing import Literal
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from llmapi.ratelimit.checks import Check, Concurrency, Decision, Quota, Rate, RateState
 
@@ -23,8 +25,8 @@ class RedisLimitStore:
     """
 
     def __init__(self, client: aioredis.Redis) -> None:
-        self._acquire = client.register_script(_source("acquire.lua"))
-        self._release = client.register_script(_source("release.lua"))
+        self._acquire = _Script(client, "acquire.lua")
+        self._release = _Script(client, "release.lua")
 
     async def acquire(self, check: Check) -> Decision:
         args: list[_Arg] = [len(check.rates), len(check.quotas), int(check.concurrency is not None)]
@@ -39,7 +41,7 @@ class RedisLimitStore:
         if check.concurrency is not None:
             concurrency = check.concurrency
             args += (concurrency.limit, concurrency.lease, concurrency.lease_ttl_s * 1e6, concurrency.cost)
-        reply = await self._acquire(keys=_keys(check.rates, check.quotas, check.concurrency), args=args)
+        reply = await self._acquire(_keys(check.rates, check.quotas, check.concurrency), args)
         allowed, kind, index, retry_ms, *rate_values = (int(value) for value in reply)
         states = tuple(
             RateState(rate.limit, remaining, reset_ms / 1000)
@@ -63,16 +65,30 @@ class RedisLimitStore:
             args += (used[quota.key] - quota.cost, quota.ttl_s)
         if check.concurrency is not None:
             args += (check.concurrency.lease, check.concurrency.cost)
-        await self._release(keys=_keys(rates, quotas, check.concurrency), args=args)
+        await self._release(_keys(rates, quotas, check.concurrency), args)
 
     async def close(self) -> None:
         """The caller owns the client and closes it."""
 
 
+class _Script:
+    """A Lua script called by EVALSHA and loaded again when the server answers NOSCRIPT (after a restart or a
+    SCRIPT FLUSH). redis-py's `Script` does the same, plus two `Protocol` isinstance checks and two imports
+    on every call."""
+
+    def __init__(self, client: aioredis.Redis, name: str) -> None:
+        self._client = client
+        self._source = files("llmapi.ratelimit").joinpath(name).read_text(encoding="utf-8")
+        self._sha = hashlib.sha1(self._source.encode()).hexdigest()
+
+    async def __call__(self, keys: list[str], args: list[_Arg]) -> Any:
+        try:
+            return await self._client.evalsha(self._sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self._client.script_load(self._source)
+            return await self._client.evalsha(self._sha, len(keys), *keys, *args)
+
+
 def _keys(rates: Iterable[Rate], quotas: Iterable[Quota], concurrency: Concurrency | None) -> list[str]:
     keys = [rate.key for rate in rates] + [quota.key for quota in quotas]
     return keys if concurrency is None else [*keys, concurrency.key]
-
-
-def _source(name: str) -> str:
-    return files("llmapi.ratelimit").joinpath(name).read_text(encoding="utf-8")

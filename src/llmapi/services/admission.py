@@ -10,7 +10,7 @@ A per-instance guard sheds load before the engine's queue fills.
 from __future__ import annotations
 
 import logging
-import uuid
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -86,6 +86,8 @@ class Gatekeeper:
         self._shared = shared
         self._redis = redis
         self._metrics = metrics
+        self._admitted = metrics.limit_decisions.labels("allowed", "all")
+        self._admitted_unlimited = metrics.limit_decisions.labels("allowed", "none")
         self._now = now
         self.inflight = 0
 
@@ -109,17 +111,17 @@ class Gatekeeper:
         plan = self._plan(principal, model, tokens, sequences)
         if plan is None:
             self.inflight += 1
-            self._metrics.limit_decisions.labels("allowed", "none").inc()
+            self._admitted_unlimited.inc()
             return Admission({}, self._release_slot, prompt_tokens=prompt_tokens)
         store, decision = await self._acquire(plan.check)
         headers = _rate_headers(plan, decision)
         if not decision.allowed:
             raise self._refusal(plan, decision, headers)
         self.inflight += 1
-        self._metrics.limit_decisions.labels("allowed", "all").inc()
+        self._admitted.inc()
 
         async def release(tokens_used: int | None) -> None:
-            await self._release_slot(None)
+            self.inflight -= 1
             used = {} if tokens_used is None else _token_keys(plan, tokens_used)
             try:
                 if store is self._local:
@@ -176,7 +178,7 @@ class Gatekeeper:
             concurrency = Concurrency(
                 f"llmapi:conc:{tag}",
                 limits.max_concurrent,
-                uuid.uuid4().hex,
+                secrets.token_hex(16),
                 self._settings.lease_ttl_seconds,
                 cost=sequences,
             )
