@@ -8,11 +8,12 @@ the `x-api-key` header, and the OAuth2 client-credentials flow.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request, Security
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
-from fastapi.security import APIKeyHeader, HTTPBearer, OAuth2
+from fastapi.security import APIKeyHeader, HTTPBearer, OAuth2, SecurityScopes
 
 from llmapi.auth.credentials import credential_from_headers
 from llmapi.auth.principal import Principal
@@ -71,13 +72,31 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 def require(scope: Scope) -> Any:
     """A dependency that lets the request through only with `scope`; routes declare it once."""
+    return Security(check_scopes, scopes=[scope.value])
 
-    async def check(principal: PrincipalDep) -> Principal:
+
+async def check_scopes(security_scopes: SecurityScopes, principal: PrincipalDep) -> Principal:
+    """The dependency `require` declares (FastAPI passes it the scopes declared with it)."""
+    ensure_scopes(principal, [Scope(name) for name in security_scopes.scopes])
+    return principal
+
+
+def ensure_scopes(principal: Principal, scopes: Iterable[Scope]) -> None:
+    for scope in scopes:
         if not principal.allows(scope):
             raise PermissionDeniedError(
                 f"This credential lacks the '{scope.value}' scope this endpoint needs; "
                 "ask an admin for a key or client with it."
             )
+
+
+def scope_check(scopes: Iterable[Scope]) -> Callable[[Request], Awaitable[Principal]]:
+    """What `check_scopes` does for `scopes`, with the caller authenticated from the request alone."""
+    required = tuple(scopes)
+
+    async def check(request: Request) -> Principal:
+        principal = await authenticate(request)
+        ensure_scopes(principal, required)
         return principal
 
-    return Security(check, scopes=[scope.value])
+    return check
