@@ -141,32 +141,28 @@ _WHERE_A_PROXIED_REQUEST_GOES = [
     "### Where a proxied request's time goes",
     "",
     "`.venv/bin/python -m bench.gateway.profile_proxy [--redis] [--stream]` (py-spy, `pip install py-spy` "
-    "into .venv) samples the server under the same load and writes raw/profile-*.md. At commit e90a7f7, "
-    "non-streamed, per request of server CPU: bare aiohttp proxy about 220 µs; llmapi with the admin key "
-    "about 860-990 µs; with key + limits + usage in Redis about 1,320-1,640 µs. Of the Redis case:",
+    "into .venv) samples the server under the same load and writes raw/profile-*.md. At commit c505c61, "
+    "non-streamed, with key + limits + usage in Redis, about 1,080 µs of server CPU a request (the bare "
+    "aiohttp proxy: about 290 µs):",
     "",
-    "- **Redis, about 320 µs**: two EVALSHA round trips a request (acquire, release: counted with "
-    "`INFO commandstats`), each about 150 µs of redis-py CPU (connection pool get/release with "
-    "`connect_check_health` and `Retry` on every command, `asyncio.wait_for` for `socket_timeout`, which "
-    "makes a Task per command, the pure-Python command packer: hiredis is not installed) plus SharedRedis "
-    "around it. In isolation on this machine: redis-py 142-172 µs CPU per EVALSHA, about 30 µs of it "
-    "`socket_timeout`, hiredis about 5%; a bare RESP exchange on asyncio streams 64 µs.",
-    "- **FastAPI dependency solving, 120-155 µs**: the dependency tree of the chat route (security scheme "
-    "`APIKeyHeader` reading headers, query parameters parsed into an `ImmutableMultiDict` though there are "
-    "none, `get_inference`), before authentication itself (50-65 µs).",
-    "- **Forwarding, about 110 µs** (service, backend, upstream pool) plus aiohttp's own 120 µs, as in the "
-    "bare proxy.",
-    "- **Usage, 45-60 µs**: `dataclasses.asdict` (a deepcopy) per record in `UsageRepository.add_many`, "
-    "SQLAlchemy and the aiosqlite thread, on the same core as the event loop.",
-    "- **isinstance on runtime_checkable Protocols, 25-45 µs** (`typing._get_protocol_attrs`: in "
-    "`Inference.generation`, `Inference._admit`, `Gatekeeper._plan`, which also evaluates properties such "
-    "as `OpenAICompatBackend.card`).",
-    "- **Smaller**: Accept negotiation 20 µs (also re-run in route matching), uvicorn's access log 20 µs, "
-    "the disconnect watcher's task 14 µs, per-request asyncio tasks 50 µs all told, metrics 5 µs.",
-    "- **Streamed**, about 2,200 µs a request: 20 events each sent as its own ASGI message through five "
-    "`send` wrappers to its own socket write (`RequestResponseCycle.send` 250 µs, the wrappers 100-200 µs), "
-    "and each event decoded (`SSEDecoder.feed`, `passthrough._object`, `copy`) for 230 µs; the bare "
-    "proxy passes the bytes of one upstream read on as one message.",
+    "- **Redis, about 310 µs**: two EVALSHA round trips a request (admit, settle), redis-py 226 µs (its "
+    "connection pool, `Retry`, command packing even with hiredis, asyncio streams) and SharedRedis around "
+    "it (breaker, `asyncio.timeout`) 85 µs. A bare RESP exchange costs about 64 µs; fewer round trips "
+    "(pipelining the settles of one loop tick) or a leaner client are the next steps.",
+    "- **aiohttp to the upstream, about 145 µs**, as in the bare proxy; the pass-through service, backend "
+    "and pool around it about 40 µs.",
+    "- **HTTP serving, about 250 µs**: uvicorn's protocol 78 µs, FastAPI/Starlette routing and responses "
+    "104 µs, the event loop 66 µs; uvicorn's access log 27 µs.",
+    "- **Smaller**: authentication 40 µs, reading and validating the body 38 µs, usage recording 34-41 µs "
+    "(the aiosqlite thread), the metering middleware 15 µs, the disconnect watcher 9 µs.",
+    "",
+    "Fixed since the first profile (commit e90a7f7, 1,320-1,640 µs a request with Redis, 2,200 µs "
+    "streamed): FastAPI's dependency solving (120-155 µs; routes whose dependencies are all ours are called "
+    "directly), runtime Protocol isinstance checks (25-45 µs; passed-through models are classified once), "
+    "redis-py's `socket_timeout` (a `wait_for` Task per command) and its `Script` wrapper, "
+    "`dataclasses.asdict` per usage record (about 4x less per record), Accept parsing per request; a "
+    "stream's events now go out one write per upstream read, and only the events metering reads are "
+    "parsed (1,351 µs a streamed request with Redis).",
 ]
 
 
