@@ -338,6 +338,21 @@ async def test_two_instances_on_one_redis_admit_exactly_the_limit(prefix: str) -
             await client.aclose()
 
 
+async def test_the_checks_of_one_loop_turn_share_one_connection_and_round_trip(prefix: str) -> None:
+    client = aioredis.Redis.from_url(require_redis(), client_name=f"{prefix}batch")
+    try:
+        store = RedisLimitStore(client)
+        check = Check(rates=(rate(prefix, "batched", limit=25),))
+        decisions = await asyncio.gather(*(store.acquire(check) for _ in range(40)))
+        connections = [c for c in await client.client_list() if c["name"] == f"{prefix}batch"]
+
+        assert sum(decision.allowed for decision in decisions) == 25
+        assert len(connections) == 1  # one call at a time each would have opened up to 40
+    finally:
+        await delete_keys(client, prefix)
+        await client.aclose()
+
+
 async def test_the_redis_store_loads_its_scripts_where_the_server_lacks_them(
     tmp_path: Path, prefix: str
 ) -> None:
