@@ -1,9 +1,7 @@
-"""Limits shared by every instance on one Redis: each acquire and each release is one Lua script call; the
-calls of one turn of the event loop share a round trip."""
+"""Limits shared by every instance on one Redis: each acquire and each release is one Lua script call."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Iterable, Mapping
 from importlib.resources import files
@@ -13,6 +11,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
 from llmapi.ratelimit.checks import Check, Concurrency, Decision, Quota, Rate, RateState
+from llmapi.redis_batch import RedisBatch
 
 _KINDS: dict[int, Literal["rate", "quota", "concurrency"]] = {1: "rate", 2: "quota", 3: "concurrency"}
 _Arg = str | int | float
@@ -21,15 +20,16 @@ _Arg = str | int | float
 class RedisLimitStore:
     """Exact across instances: a check is decided and charged atomically inside Redis, on the server's clock,
     so instances whose clocks disagree still agree on every limit. The scripts (acquire.lua, release.lua) are
-    sent by EVALSHA and loaded again when the server answers NOSCRIPT.
+    sent by EVALSHA, the calls of one loop turn in one round trip (`RedisBatch`), and loaded again when the
+    server answers NOSCRIPT.
 
     The caller owns `client` and closes it; `close()` leaves it open.
     """
 
     def __init__(self, client: aioredis.Redis) -> None:
-        batch = _Batch(client)
-        self._acquire = _Script(batch, "acquire.lua")
-        self._release = _Script(batch, "release.lua")
+        batch = RedisBatch(client)
+        self._acquire = _Script(client, batch, "acquire.lua")
+        self._release = _Script(client, batch, "release.lua")
 
     async def acquire(self, check: Check) -> Decision:
         args: list[_Arg] = [len(check.rates), len(check.quotas), int(check.concurrency is not None)]
@@ -75,72 +75,21 @@ class RedisLimitStore:
 
 
 class _Script:
-    """A Lua script called by EVALSHA (in a batch) and loaded again when the server answers NOSCRIPT (after a
-    restart or a SCRIPT FLUSH)."""
+    """A Lua script called by EVALSHA (in the batch of its loop turn) and loaded again when the server
+    answers NOSCRIPT (after a restart or a SCRIPT FLUSH)."""
 
-    def __init__(self, batch: _Batch, name: str) -> None:
+    def __init__(self, client: aioredis.Redis, batch: RedisBatch, name: str) -> None:
+        self._client = client
         self._batch = batch
-        self.source = files("llmapi.ratelimit").joinpath(name).read_text(encoding="utf-8")
-        self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+        self._source = files("llmapi.ratelimit").joinpath(name).read_text(encoding="utf-8")
+        self._sha = hashlib.sha1(self._source.encode()).hexdigest()
 
     async def __call__(self, keys: list[str], args: list[_Arg]) -> Any:
-        return await self._batch.call(self, keys, args)
-
-
-_Call = tuple[_Script, list[str], list[_Arg], "asyncio.Future[Any]"]
-
-
-class _Batch:
-    """The script calls made while one turn of the event loop runs go to Redis together, as one pipeline:
-    one connection from the pool, one write, one read, instead of a round trip each. Each call is still
-    its own script, atomic in Redis; a caller that gave up (its timeout) is skipped when the replies come."""
-
-    def __init__(self, client: aioredis.Redis) -> None:
-        self._client = client
-        self._calls: list[_Call] = []
-        self._sending: set[asyncio.Task[None]] = set()
-
-    def call(self, script: _Script, keys: list[str], args: list[_Arg]) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        if not self._calls:
-            loop.call_soon(self._send)
-        future: asyncio.Future[Any] = loop.create_future()
-        self._calls.append((script, keys, args, future))
-        return future
-
-    def _send(self) -> None:
-        calls, self._calls = self._calls, []
-        task = asyncio.ensure_future(self._execute(calls))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _execute(self, calls: list[_Call]) -> None:
-        pipeline = self._client.pipeline(transaction=False)
-        for script, keys, args, _ in calls:
-            pipeline.evalsha(script.sha, len(keys), *keys, *args)
         try:
-            replies = await pipeline.execute(raise_on_error=False)
-        except Exception as exc:
-            for *_, future in calls:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        for (script, keys, args, future), reply in zip(calls, replies, strict=True):
-            if isinstance(reply, NoScriptError):
-                reply = await self._loaded_and_called(script, keys, args)
-            if future.done():
-                continue
-            if isinstance(reply, Exception):
-                future.set_exception(reply)
-            else:
-                future.set_result(reply)
-
-    async def _loaded_and_called(self, script: _Script, keys: list[str], args: list[_Arg]) -> Any:
-        try:
-            await self._client.script_load(script.source)
-            return await self._client.evalsha(script.sha, len(keys), *keys, *args)
-        except Exception as exc:
-            return exc
+            return await self._batch.command("EVALSHA", self._sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self._client.script_load(self._source)
+            return await self._client.evalsha(self._sha, len(keys), *keys, *args)
 
 
 def _keys(rates: Iterable[Rate], quotas: Iterable[Quota], concurrency: Concurrency | None) -> list[str]:
