@@ -141,28 +141,27 @@ _WHERE_A_PROXIED_REQUEST_GOES = [
     "### Where a proxied request's time goes",
     "",
     "`.venv/bin/python -m bench.gateway.profile_proxy [--redis] [--stream]` (py-spy, `pip install py-spy` "
-    "into .venv) samples the server under the same load and writes raw/profile-*.md. At commit c505c61, "
-    "non-streamed, with key + limits + usage in Redis, about 1,080 µs of server CPU a request (the bare "
-    "aiohttp proxy: about 290 µs):",
+    "into .venv) samples the server under the same load and writes raw/profile-*.md. At commit 269f9ba, "
+    "non-streamed, with key + limits + usage in Redis, about 760 µs of server CPU a request (the bare "
+    "aiohttp proxy: about 220-290 µs), spread thin:",
     "",
-    "- **Redis, about 310 µs**: two EVALSHA round trips a request (admit, settle), redis-py 226 µs (its "
-    "connection pool, `Retry`, command packing even with hiredis, asyncio streams) and SharedRedis around "
-    "it (breaker, `asyncio.timeout`) 85 µs. A bare RESP exchange costs about 64 µs; fewer round trips "
-    "(pipelining the settles of one loop tick) or a leaner client are the next steps.",
-    "- **aiohttp to the upstream, about 145 µs**, as in the bare proxy; the pass-through service, backend "
+    "- **HTTP serving, about 240 µs**: FastAPI/Starlette routing and responses 101 µs, uvicorn's protocol "
+    "70 µs, the event loop 48 µs, uvicorn's access log 21 µs.",
+    "- **aiohttp to the upstream, about 100 µs**, as in the bare proxy; the pass-through service, backend "
     "and pool around it about 40 µs.",
-    "- **HTTP serving, about 250 µs**: uvicorn's protocol 78 µs, FastAPI/Starlette routing and responses "
-    "104 µs, the event loop 66 µs; uvicorn's access log 27 µs.",
-    "- **Smaller**: authentication 40 µs, reading and validating the body 38 µs, usage recording 34-41 µs "
-    "(the aiosqlite thread), the metering middleware 15 µs, the disconnect watcher 9 µs.",
+    "- **Limits, about 100 µs**: admission 74 µs and its settle 7 µs, Redis included (redis-py 66 µs, "
+    "SharedRedis 27 µs): the checks of one event-loop turn go to Redis as one pipeline (`RedisBatch`).",
+    "- **The rest of llmapi**: authentication 30 µs, reading and validating the body 36 µs, the metering "
+    "service and middleware 53 µs, usage recording 31-42 µs (the aiosqlite thread), the disconnect watcher "
+    "8 µs.",
     "",
-    "Fixed since the first profile (commit e90a7f7, 1,320-1,640 µs a request with Redis, 2,200 µs "
+    "Fixed since the first profile (commit e90a7f7: 1,320-1,640 µs a request with Redis, 2,200 µs "
     "streamed): FastAPI's dependency solving (120-155 µs; routes whose dependencies are all ours are called "
-    "directly), runtime Protocol isinstance checks (25-45 µs; passed-through models are classified once), "
-    "redis-py's `socket_timeout` (a `wait_for` Task per command) and its `Script` wrapper, "
-    "`dataclasses.asdict` per usage record (about 4x less per record), Accept parsing per request; a "
-    "stream's events now go out one write per upstream read, and only the events metering reads are "
-    "parsed (1,351 µs a streamed request with Redis).",
+    "directly), a Redis round trip per limit call (about 300 µs for two; now batched per loop turn), "
+    "redis-py's `socket_timeout` (a `wait_for` Task per command) and its `Script` wrapper, runtime Protocol "
+    "isinstance checks (25-45 µs; passed-through models are classified once), `dataclasses.asdict` per "
+    "usage record, Accept parsing per request; a stream's events now go out one write per upstream read, "
+    "and only the events metering reads are parsed.",
 ]
 
 
