@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from llmapi.backends.local.vader import VaderSentimentBackend
-from llmapi.config import ModelSpec
+from llmapi.model_specs import ModelSpec
 from tests.api.inprocess import InProcess, in_process
 from tests.servers import ADMIN_HEADERS
 

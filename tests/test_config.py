@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from llmapi.config import ConfigError, ModelSpec, Settings, load_settings, read_models_file
+from llmapi.config import ConfigError, Settings, load_settings, read_models_file
+from llmapi.model_specs import ModelSpec
 
 
 def test_defaults_are_the_offline_models() -> None:

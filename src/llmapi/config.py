@@ -23,21 +23,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from llmapi.model_specs import ModelSpec, check_fallbacks, default_models
 from llmapi.types import Quantization, RateLimits, Role
-
-Task = Literal["text-generation", "embedding", "sentiment"]
-BackendKind = Literal["transformers", "sentence-transformers", "vader", "openai"]
-
-DEFAULT_TEXT_MODEL = "gpt2-124m-random"
-DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
-DEFAULT_SENTIMENT_MODEL = "vader"
-
-_BACKENDS_BY_TASK: dict[str, set[str]] = {
-    "text-generation": {"transformers", "openai"},
-    "embedding": {"sentence-transformers", "openai"},
-    "sentiment": {"vader", "transformers"},
-}
-
 
 # What a browser sends in `Origin`: a scheme and a host, perhaps a port; no path.
 _ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s]+$")
@@ -45,57 +32,6 @@ _ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s]+$")
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message says what to fix."""
-
-
-class ModelSpec(BaseModel):
-    """One served model: its public id, what it does, which backend runs it and where it comes from."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: str = Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")
-    task: Task
-    backend: BackendKind
-    source: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
-    fallbacks: list[str] = Field(
-        default_factory=list,
-        description="Models (ids) tried in order when this one's upstream cannot answer (5xx, timeout, "
-        "unreachable); 'openai' backends of the same task.",
-    )
-
-    @model_validator(mode="after")
-    def _backend_fits_task(self) -> ModelSpec:
-        allowed = _BACKENDS_BY_TASK[self.task]
-        if self.backend not in allowed:
-            raise ValueError(
-                f"model '{self.id}': backend '{self.backend}' cannot serve task '{self.task}'; "
-                f"use one of {sorted(allowed)}"
-            )
-        if self.backend == "openai" and not self.options.get("base_url"):
-            raise ValueError(
-                f"model '{self.id}': an 'openai' backend needs options.base_url, "
-                "e.g. http://127.0.0.1:8001/v1"
-            )
-        if self.backend == "transformers" and not self.source:
-            raise ValueError(
-                f"model '{self.id}': a 'transformers' backend needs a source: a Hugging Face model id, "
-                "a local directory, or 'builtin:gpt2-124m-random'"
-            )
-        return self
-
-
-def default_models() -> list[ModelSpec]:
-    """The offline defaults: they run with no model hub and no service."""
-    return [
-        ModelSpec(
-            id=DEFAULT_TEXT_MODEL,
-            task="text-generation",
-            backend="transformers",
-            source=f"builtin:{DEFAULT_TEXT_MODEL}",
-        ),
-        ModelSpec(id=DEFAULT_EMBEDDING_MODEL, task="embedding", backend="sentence-transformers"),
-        ModelSpec(id=DEFAULT_SENTIMENT_MODEL, task="sentiment", backend="vader"),
-    ]
 
 
 class EngineSettings(BaseModel):
@@ -370,24 +306,8 @@ class Settings(BaseSettings):
             raise ValueError(f"model ids must be unique; these appear twice: {duplicates}")
         if not self.models:
             raise ValueError("no models are configured; declare at least one in the models file")
-        _check_fallbacks(self.models)
+        check_fallbacks(self.models)
         return self
-
-
-def _check_fallbacks(models: list[ModelSpec]) -> None:
-    by_id = {m.id: m for m in models}
-    for model in models:
-        for fallback in model.fallbacks:
-            other = by_id.get(fallback)
-            if other is None or other.id == model.id:
-                raise ValueError(
-                    f"model '{model.id}': fallback '{fallback}' must be another configured model"
-                )
-            if model.backend != "openai" or other.backend != "openai" or other.task != model.task:
-                raise ValueError(
-                    f"model '{model.id}': fallback '{fallback}' must be, as the model itself, a "
-                    f"{model.task} model on an 'openai' backend (a request passes through as sent)"
-                )
 
 
 def read_models_file(path: Path) -> list[ModelSpec]:

@@ -17,7 +17,7 @@ from tests.recording_upstream import EXTENSION, RecordingUpstream, recording_ups
 from tests.servers import ADMIN_HEADERS, ADMIN_KEY
 
 from llmapi.backends.remote.openai_compat import OpenAICompatBackend
-from llmapi.config import ModelSpec
+from llmapi.model_specs import ModelSpec
 from llmapi.serialization.proto import llmapi_pb2
 
 SECRET = "sk-upstream-0a1b2c3d4e"

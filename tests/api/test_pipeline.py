@@ -19,7 +19,7 @@ from tests.text_backend import ScriptedTextBackend
 from llmapi.api.request_body import BodyDecoder
 from llmapi.backends.base import ModelCard, Sentiment
 from llmapi.backends.local.vader import VaderSentimentBackend
-from llmapi.config import ModelSpec
+from llmapi.model_specs import ModelSpec
 
 FOUR_MIB = 4 << 20
 CHAT = "/v1/chat/completions"

@@ -9,7 +9,7 @@ from tests.api.inprocess import in_process
 from tests.servers import ADMIN_KEY
 
 from llmapi.backends.local.vader import VaderSentimentBackend
-from llmapi.config import ModelSpec
+from llmapi.model_specs import ModelSpec
 
 
 async def test_a_body_cut_short_by_a_disconnect_is_never_decoded(tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ from tests.text_backend import WORDS, ScriptedTextBackend
 
 from llmapi.backends.base import ChatPrompt, Counts, ForwardedAnswer, ModelCard, StreamTally
 from llmapi.backends.registry import build_backend
-from llmapi.config import DEFAULT_TEXT_MODEL, Settings
+from llmapi.config import Settings
+from llmapi.model_specs import DEFAULT_TEXT_MODEL
 
 SCHEMAS = Path(__file__).parent.parent / "data" / "openai-responses.json"
 GPT2 = DEFAULT_TEXT_MODEL

@@ -12,7 +12,7 @@ from tests.api.inprocess import InProcess, in_process
 from tests.servers import ADMIN_HEADERS
 
 from llmapi.backends.local.vader import VaderSentimentBackend
-from llmapi.config import ModelSpec
+from llmapi.model_specs import ModelSpec
 
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",

@@ -13,7 +13,8 @@ from tests.recording_upstream import RecordingUpstream, recording_upstream
 from tests.servers import ADMIN_HEADERS
 
 from llmapi.backends.remote.openai_compat import OpenAICompatBackend
-from llmapi.config import ConfigError, ModelSpec, Settings
+from llmapi.config import ConfigError, Settings
+from llmapi.model_specs import ModelSpec
 
 CHAT = "/v1/chat/completions"
 

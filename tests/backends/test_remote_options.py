@@ -8,7 +8,8 @@ import pytest
 from yarl import URL
 
 from llmapi.backends.remote.options import OpenAICompatOptions
-from llmapi.config import ConfigError, ModelSpec
+from llmapi.config import ConfigError
+from llmapi.model_specs import ModelSpec
 
 
 def options(**values: Any) -> OpenAICompatOptions:

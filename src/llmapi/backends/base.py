@@ -6,9 +6,9 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from llmapi.config import Task
 from llmapi.engine.engine_stats import EngineStats
 from llmapi.engine.sampling_params import SamplingParams
+from llmapi.model_specs import Task
 from llmapi.types import Feature, FinishReason, MessageRole
 
 

@@ -19,9 +19,10 @@ from llmapi.backends.base import (
     SentimentBackend,
     TextGenerationBackend,
 )
-from llmapi.config import ModelSpec, Settings, Task
+from llmapi.config import Settings
 from llmapi.engine.engine_stats import EngineStats
 from llmapi.errors import InvalidRequestError, ModelNotFoundError, ServiceUnavailableError, WrongTaskError
+from llmapi.model_specs import ModelSpec, Task
 from llmapi.observability.engine_metrics import EngineMetrics
 from llmapi.observability.upstream_metrics import UpstreamMetrics
 

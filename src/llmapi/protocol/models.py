@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from llmapi.config import Task
+from llmapi.model_specs import Task
 
 
 class Model(BaseModel):

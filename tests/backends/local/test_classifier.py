@@ -11,8 +11,9 @@ from transformers import AutoTokenizer, BertConfig, BertForSequenceClassificatio
 
 from llmapi.backends.base import SentimentBackend
 from llmapi.backends.local.classifier import TextClassificationBackend, sentiment_labels
-from llmapi.config import ConfigError, ModelSpec
+from llmapi.config import ConfigError
 from llmapi.errors import ServiceUnavailableError
+from llmapi.model_specs import ModelSpec
 
 TOKENIZER_FILES = ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 

@@ -13,8 +13,9 @@ from transformers import AutoTokenizer
 
 from llmapi.backends.base import EmbeddingBackend
 from llmapi.backends.local.embeddings import MicroBatcher, SentenceEmbeddingBackend, Vector
-from llmapi.config import ConfigError, ModelSpec
+from llmapi.config import ConfigError
 from llmapi.errors import ServiceUnavailableError
+from llmapi.model_specs import ModelSpec
 
 SPEC = ModelSpec(id="all-MiniLM-L6-v2", task="embedding", backend="sentence-transformers")
 

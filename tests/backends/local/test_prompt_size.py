@@ -21,9 +21,10 @@ import llmapi.backends.local
 from llmapi.backends.base import ChatMessage, ChatPrompt, GenerationChunk, Prompt, TextPrompt
 from llmapi.backends.local.text import LocalTextBackend
 from llmapi.backends.local.token_floor import TokenFloor
-from llmapi.config import EngineSettings, ModelSpec
+from llmapi.config import EngineSettings
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.errors import ContextLengthExceededError
+from llmapi.model_specs import ModelSpec
 
 ASSETS = Path(llmapi.backends.local.__file__).parent / "assets" / "gpt2-124m-random"
 CONTEXT = 1024  # as the built-in gpt2-124m-random's

@@ -20,7 +20,7 @@ from llmapi.backends.base import (
     TextPrompt,
 )
 from llmapi.backends.local.text import LocalTextBackend
-from llmapi.config import EngineSettings, ModelSpec
+from llmapi.config import EngineSettings
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.errors import (
     ContextLengthExceededError,
@@ -28,6 +28,7 @@ from llmapi.errors import (
     ServerOverloadedError,
     ServiceUnavailableError,
 )
+from llmapi.model_specs import ModelSpec
 
 ASSETS = Path(llmapi.backends.local.__file__).parent / "assets" / "gpt2-124m-random"
 CONTEXT = 64

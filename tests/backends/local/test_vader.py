@@ -6,8 +6,8 @@ import pytest
 
 from llmapi.backends.base import SentimentBackend
 from llmapi.backends.local.vader import INLINE_MAX_TEXTS, VaderSentimentBackend, sentiment_from_polarity
-from llmapi.config import ModelSpec
 from llmapi.errors import ServiceUnavailableError
+from llmapi.model_specs import ModelSpec
 
 SPEC = ModelSpec(id="vader", task="sentiment", backend="vader")
 

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestServer
 
 from llmapi.backends.base import ChatMessage, ChatPrompt, GenerationChunk, Prompt, TextPrompt
 from llmapi.backends.remote.openai_compat import OpenAICompatBackend
-from llmapi.config import ConfigError, ModelSpec
+from llmapi.config import ConfigError
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.errors import (
     APIError,
@@ -28,6 +28,7 @@ from llmapi.errors import (
     UpstreamTimeoutError,
     WrongTaskError,
 )
+from llmapi.model_specs import ModelSpec
 
 SECRET = "sk-test-5f1e9c0d2b7a"
 PIECES = ["Hel", "lo", ", wö", "rld", " ✓"]

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from llmapi.backends.base import ModelCard, Sentiment
-from llmapi.config import ConfigError, ModelSpec
+from llmapi.config import ConfigError
 from llmapi.errors import ServiceUnavailableError
+from llmapi.model_specs import ModelSpec
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmapi.backends.base import Embeddings, ModelCard
-from llmapi.config import ConfigError, ModelSpec
+from llmapi.config import ConfigError
 from llmapi.errors import ServiceUnavailableError
+from llmapi.model_specs import ModelSpec
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

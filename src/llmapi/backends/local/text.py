@@ -16,7 +16,7 @@ from llmapi.backends.base import ChatPrompt, GenerationChunk, ModelCard, Prompt
 from llmapi.backends.local import loader
 from llmapi.backends.local.builtin import BUILTIN_NOTICE
 from llmapi.backends.local.token_floor import TokenFloor
-from llmapi.config import ConfigError, EngineSettings, ModelSpec
+from llmapi.config import ConfigError, EngineSettings
 from llmapi.engine.async_engine import AsyncEngine
 from llmapi.engine.engine_stats import EngineStats
 from llmapi.engine.errors import EngineOverloadedError, EngineStoppedError, PromptTooLongError
@@ -28,6 +28,7 @@ from llmapi.errors import (
     ServerOverloadedError,
     ServiceUnavailableError,
 )
+from llmapi.model_specs import ModelSpec
 from llmapi.observability.engine_metrics import ModelMetrics
 
 logger = logging.getLogger(__name__)

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from llmapi.backends.base import ModelCard, Sentiment
-from llmapi.config import ConfigError, ModelSpec
+from llmapi.config import ConfigError
 from llmapi.errors import ServiceUnavailableError
+from llmapi.model_specs import ModelSpec
 
 if TYPE_CHECKING:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer

@@ -25,9 +25,10 @@ from llmapi.backends.remote.passthrough import EventStream, answer, client_wants
 from llmapi.backends.remote.pool import UpstreamPool
 from llmapi.backends.remote.responses import CompletionStream, parse_embeddings
 from llmapi.backends.remote.upstream_errors import UpstreamErrors
-from llmapi.config import ConfigError, ModelSpec, Task
+from llmapi.config import ConfigError
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.errors import InvalidRequestError, ServiceUnavailableError, WrongTaskError
+from llmapi.model_specs import ModelSpec, Task
 from llmapi.observability.upstream_metrics import UpstreamMetrics
 from llmapi.observability.upstream_wait import waiting_on_upstream
 from llmapi.types import Feature

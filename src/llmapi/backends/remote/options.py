@@ -10,7 +10,8 @@ from typing import Any
 
 from yarl import URL
 
-from llmapi.config import ConfigError, ModelSpec
+from llmapi.config import ConfigError
+from llmapi.model_specs import ModelSpec
 
 _KNOWN = frozenset(
     {
