@@ -93,6 +93,23 @@ async def test_a_failing_model_falls_back_and_says_which_answered(
     assert both_down.json()["error"]["type"] == "upstream_error"
 
 
+async def test_a_cached_fallback_answer_still_names_the_model_that_answered(
+    tmp_path: Path, replicas: tuple[RecordingUpstream, RecordingUpstream]
+) -> None:
+    failing, healthy = replicas
+    failing.fail = 503
+    backends = (_backend("primary", failing), _backend("backup", healthy))
+    async with in_process(tmp_path, *backends, fallbacks={"primary": ["backup"]}) as stack:
+        answers = [
+            await stack.client.post(CHAT, json=_body("primary", temperature=0), headers=ADMIN_HEADERS)
+            for _ in range(2)
+        ]
+
+    assert [a.headers["x-cache"] for a in answers] == ["MISS", "HIT"]
+    assert [a.headers["x-llmapi-model"] for a in answers] == ["backup", "backup"]
+    assert len(healthy.requests) == 1
+
+
 async def test_a_bad_request_does_not_fall_back(
     tmp_path: Path, replicas: tuple[RecordingUpstream, RecordingUpstream]
 ) -> None:

@@ -53,6 +53,7 @@ class Forwarding(MeteredBackend[PassThroughBackend]):
                     continue
                 counts = forwarded.counts or Counts(self._prompt_estimate)
                 return ForwardedBody(
+                    model=backend.card.id,
                     prompt_tokens=counts.prompt_tokens,
                     completion_tokens=counts.completion_tokens,
                     body=forwarded.body.decode(),

@@ -18,6 +18,8 @@ class Counted(BaseModel):
 
     prompt_tokens: int
     completion_tokens: int = 0
+    model: str | None = None
+    """The model that answered, where it may not be the one asked for (a fallback)."""
 
 
 Answer = TypeVar("Answer", bound=Counted)
@@ -47,6 +49,8 @@ class Meter:
         """The cached answer, counted as a cached request (its prompt, no generated tokens)."""
         cached = await self.cache.get(kind)
         if cached is not None:
+            if cached.model:
+                self.model = self.usage.model = cached.model
             self.usage.count_cached(model=self.model, prompt_tokens=cached.prompt_tokens)
         return cached
 
