@@ -4,7 +4,6 @@ sane one, else a new one) and the security headers every answer carries (`api/se
 from __future__ import annotations
 
 import re
-import uuid
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,8 +26,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-        context = RequestContext.of(scope)
-        context.request_id = incoming if _SANE.match(incoming) else uuid.uuid4().hex
+        context = RequestContext.of(scope)  # a new context has a fresh request id
+        if _SANE.match(incoming):
+            context.request_id = incoming
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
