@@ -26,14 +26,37 @@ class ModelCard:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function call an assistant message made: `arguments` is JSON text, as the model wrote it."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionTool:
+    """A function the model may call; `parameters` is its arguments' JSON schema."""
+
+    name: str
+    description: str | None = None
+    parameters: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
     role: MessageRole
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    """On a tool message: the call it answers."""
 
 
 @dataclass(frozen=True, slots=True)
 class ChatPrompt:
     messages: tuple[ChatMessage, ...]
+    tools: tuple[FunctionTool, ...] = ()
+    """The functions rendered into the prompt (none when the request's tool_choice is none)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import torch
 from llmapi.backends.base import ChatPrompt, GenerationChunk, ModelCard, Prompt
 from llmapi.backends.local import loader
 from llmapi.backends.local.builtin import BUILTIN_NOTICE
+from llmapi.backends.local.chat_template import render_chat
 from llmapi.backends.local.token_floor import TokenFloor
 from llmapi.config import ConfigError, EngineSettings
 from llmapi.engine.async_engine import AsyncEngine
@@ -157,7 +158,7 @@ class LocalTextBackend:
         """The prompt's token ids. A long prompt is rendered and encoded off the event loop; one that cannot
         fit the context whatever its tokens is refused before it is encoded."""
         if isinstance(prompt, ChatPrompt):
-            chars = sum(len(message.content) for message in prompt.messages)
+            chars = sum(len(m.content) + sum(len(c.arguments) for c in m.tool_calls) for m in prompt.messages)
             text = await _off_loop_past(OFF_LOOP_CHARS, chars, self._render_chat, prompt)
         elif prompt.token_ids is not None:
             return self._checked_token_ids(prompt.token_ids, context_length)
@@ -194,9 +195,7 @@ class LocalTextBackend:
                 f"The model '{self._spec.id}' has no chat template; use /v1/completions with a text prompt.",
                 param="messages",
             )
-        messages = [{"role": m.role, "content": m.content} for m in prompt.messages]
-        text: str = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return text
+        return render_chat(self.tokenizer, prompt)
 
 
 def _param(prompt: Prompt) -> str:
