@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +9,8 @@ import openai
 import pytest
 from jsonschema import Draft202012Validator
 
+from tests.api.inprocess import InProcess, in_process
+from tests.real_model import real_model_server, real_text_backend
 from tests.servers import ADMIN_KEY, RunningServer, llmapi_server
 
 SCHEMA_FILE = Path(__file__).parent / "data" / "openapi-subset.json"
@@ -16,7 +18,7 @@ SCHEMA_FILE = Path(__file__).parent / "data" / "openapi-subset.json"
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """One real server on the embedded defaults, shared by the whole session."""
+    """One real server on the test models (servers.TEST_MODELS), shared by the whole session."""
     with llmapi_server(tmp_path_factory.mktemp("server")) as running:
         yield running
 
@@ -29,6 +31,30 @@ def client(server: RunningServer) -> openai.OpenAI:
 @pytest.fixture(scope="session")
 def async_client(server: RunningServer) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=server.api_url, api_key=ADMIN_KEY, max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def real_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One real server serving the real default chat model (tests/real_model.py), shared by the session."""
+    with real_model_server(tmp_path_factory.mktemp("real-server")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def real_client(real_server: RunningServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=real_server.api_url, api_key=ADMIN_KEY, max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def real_async_client(real_server: RunningServer) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=real_server.api_url, api_key=ADMIN_KEY, max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="session")
+async def real_app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcess]:
+    """The whole HTTP stack in this process serving the real default chat model, shared by the session."""
+    async with in_process(tmp_path_factory.mktemp("real-app"), real_text_backend()) as running:
+        yield running
 
 
 def _allow_nullable(node: Any) -> Any:

@@ -18,6 +18,14 @@ READY_TIMEOUT_S = 180.0
 # A test-only admin key (the server refuses keys shorter than 32 characters).
 ADMIN_KEY = "llmapi-test-admin-key-0123456789abcdef"
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}"}
+# What a test server serves unless a test names its own models file: the offline defaults with the random
+# GPT-2 in place of the real chat model (it loads in a second and its code paths are the same).
+TEST_MODELS = """\
+models:
+  - {id: gpt2-124m-random, task: text-generation, backend: transformers, source: 'builtin:gpt2-124m-random'}
+  - {id: all-MiniLM-L6-v2, task: embedding, backend: sentence-transformers}
+  - {id: vader, task: sentiment, backend: vader}
+"""
 
 
 def free_port() -> int:
@@ -44,12 +52,15 @@ class RunningServer:
 def llmapi_server(
     log_dir: Path, *, models_file: Path | None = None, env: dict[str, str] | None = None
 ) -> Iterator[RunningServer]:
-    """Run `llmapi serve` on a free port until /health/ready answers 200; stop it afterwards."""
+    """Run `llmapi serve` on a free port until /health/ready answers 200; stop it afterwards. Without a
+    models file it serves TEST_MODELS."""
     port = free_port()
     log_path = log_dir / f"llmapi-{port}.log"
+    if models_file is None:
+        models_file = log_dir / f"models-{port}.yaml"
+        models_file.write_text(TEST_MODELS)
     command = [sys.executable, "-m", "llmapi.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    if models_file is not None:
-        command += ["--config", str(models_file)]
+    command += ["--config", str(models_file)]
     process_env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",

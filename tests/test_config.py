@@ -11,7 +11,7 @@ from llmapi.model_specs import ModelSpec
 def test_defaults_are_the_offline_models() -> None:
     settings = Settings()
     assert [(m.id, m.task) for m in settings.models] == [
-        ("gpt2-124m-random", "text-generation"),
+        ("smollm2-135m-instruct", "text-generation"),
         ("all-MiniLM-L6-v2", "embedding"),
         ("vader", "sentiment"),
     ]

@@ -180,6 +180,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     models_file: Path | None = None
     models: list[ModelSpec] = Field(default_factory=default_models)
+    model_cache: Path = Field(
+        default=Path("~/.cache/llmapi/models"),
+        description="Where GGUF models (the default chat model's included) are kept once converted.",
+    )
     engine: EngineSettings = Field(default_factory=EngineSettings)
     default_max_tokens: int = Field(default=256, ge=1, le=1_000_000)
     max_body_bytes: int = Field(

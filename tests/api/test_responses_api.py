@@ -24,10 +24,10 @@ from tests.text_backend import WORDS, ScriptedTextBackend
 from llmapi.backends.base import ChatPrompt, Counts, ForwardedAnswer, ModelCard, StreamTally
 from llmapi.backends.registry import build_backend
 from llmapi.config import Settings
-from llmapi.model_specs import DEFAULT_TEXT_MODEL
+from llmapi.model_specs import RANDOM_TEXT_MODEL, random_text_model
 
 SCHEMAS = Path(__file__).parent.parent / "data" / "openai-responses.json"
-GPT2 = DEFAULT_TEXT_MODEL
+GPT2 = RANDOM_TEXT_MODEL
 SCRIPTED = "scripted"
 TOOLS_UPSTREAM = "remote-with-tools"
 RESPONSES_UPSTREAM = "remote-responses-api"
@@ -160,7 +160,7 @@ class ResponsesUpstream(ChatUpstream):
 @pytest.fixture(scope="module")
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcess]:
     settings = Settings()
-    gpt2 = build_backend(next(s for s in settings.models if s.id == GPT2), settings)
+    gpt2 = build_backend(random_text_model(), settings)
     backends = (gpt2, ScriptedTextBackend(SCRIPTED), ChatUpstream(), ResponsesUpstream())
     async with in_process(tmp_path_factory.mktemp("responses"), *backends) as running:
         yield running

@@ -23,6 +23,10 @@ class ModelCard:
     context_length: int | None = None
     features: frozenset[Feature] = frozenset()
     """What the model does beyond reading and writing text."""
+    description: str | None = None
+    family: str | None = None
+    """The architecture, as transformers names it (`llama`, `gpt2`, `bert`), where known."""
+    parameters: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

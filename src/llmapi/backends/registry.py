@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,10 +50,12 @@ def build_backend(spec: ModelSpec, settings: Settings, metrics: BackendMetrics |
         from llmapi.backends.local.classifier import TextClassificationBackend
 
         return TextClassificationBackend(spec, threads=threads)
+    from llmapi.backends.local.loader import load_causal_lm
     from llmapi.backends.local.text import LocalTextBackend
 
     engine_metrics = metrics.engine.for_model(spec.id) if metrics else None
-    return LocalTextBackend(spec, settings.engine, metrics=engine_metrics)
+    load = functools.partial(load_causal_lm, model_cache=settings.model_cache)
+    return LocalTextBackend(spec, settings.engine, load=load, metrics=engine_metrics)
 
 
 @dataclass(frozen=True, slots=True)

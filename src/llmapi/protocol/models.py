@@ -14,6 +14,10 @@ class Model(BaseModel):
     owned_by: str
     task: Task
     context_length: int | None = None
+    description: str | None = None
+    family: str | None = None
+    """The architecture (`llama`, `gpt2`, `bert`), where known."""
+    parameters: int | None = None
 
 
 class ModelList(BaseModel):

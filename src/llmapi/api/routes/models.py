@@ -24,6 +24,9 @@ def _model(card: ModelCard) -> Model:
         owned_by=card.owned_by,
         task=card.task,
         context_length=card.context_length,
+        description=card.description,
+        family=card.family,
+        parameters=card.parameters,
     )
 
 

@@ -1,4 +1,5 @@
-"""Load causal language models for the in-process engine: built-in, Hugging Face ids, local directories."""
+"""Load causal language models for the in-process engine: built-in, GGUF files (converted once into a
+local cache), Hugging Face ids, local directories."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from typing import Literal, cast
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from llmapi.backends.local.builtin import build_builtin_model
+from llmapi.backends.local import gguf_cache
+from llmapi.backends.local.builtin import BUILTIN_MODELS, build_builtin_model
 from llmapi.config import ConfigError
 
 BUILTIN_PREFIX = "builtin:"
 _CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 _LOCAL_PATH_PREFIXES = ("/", "./", "../", "~", ".\\", "..\\")
+DEFAULT_MODEL_CACHE = Path("~/.cache/llmapi/models")
 
 
 def pick_dtype(setting: Literal["auto", "float32", "bfloat16"]) -> torch.dtype:
@@ -45,15 +48,49 @@ def _cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
 
 
 def load_causal_lm(
-    source: str, dtype: torch.dtype, *, trust_remote_code: bool = False
+    source: str,
+    dtype: torch.dtype,
+    *,
+    trust_remote_code: bool = False,
+    model_cache: Path = DEFAULT_MODEL_CACHE,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a model and its tokenizer, in eval mode without gradients.
 
-    `source` is `builtin:NAME`, a Hugging Face model id, or a local directory.
+    `source` is `builtin:NAME` (a GGUF file a package ships, or a model with random weights),
+    `gguf:PATH`, a Hugging Face model id, or a local directory. A GGUF file is converted once into
+    `model_cache` and read from there.
     """
+    if source.startswith(BUILTIN_PREFIX) and source.removeprefix(BUILTIN_PREFIX) in gguf_cache.BUNDLED:
+        return _load_gguf(source, dtype, model_cache)
     if source.startswith(BUILTIN_PREFIX):
         return build_builtin_model(source.removeprefix(BUILTIN_PREFIX), dtype)
-    location = _resolve(source)
+    if source.startswith(gguf_cache.GGUF_PREFIX):
+        return _load_gguf(source, dtype, model_cache)
+    return _from_pretrained(source, _resolve(source), dtype, trust_remote_code=trust_remote_code)
+
+
+def _load_gguf(
+    source: str, dtype: torch.dtype, model_cache: Path
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A GGUF model from its converted copy; a copy that does not load is converted again, once."""
+    try:
+        if source.startswith(BUILTIN_PREFIX):
+            gguf_path = gguf_cache.bundled_gguf_path(source.removeprefix(BUILTIN_PREFIX))
+        else:
+            gguf_path = Path(source.removeprefix(gguf_cache.GGUF_PREFIX))
+        directory = gguf_cache.converted(gguf_path, model_cache)
+        try:
+            return _from_pretrained(source, str(directory), dtype)
+        except ConfigError:
+            gguf_cache.discard(directory)
+            return _from_pretrained(source, str(gguf_cache.converted(gguf_path, model_cache)), dtype)
+    except gguf_cache.ConversionError as exc:
+        raise ConfigError(f"model source '{source}': {exc}") from exc
+
+
+def _from_pretrained(
+    source: str, location: str, dtype: torch.dtype, *, trust_remote_code: bool = False
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     try:
         model = cast(
             PreTrainedModel,
@@ -95,6 +132,24 @@ def _load_failure_message(source: str, location: str, exc: Exception) -> str:
         "Hugging Face model id that is reachable: the hub must be online, or the model already in the local "
         "cache when HF_HUB_OFFLINE=1 is set"
     )
+
+
+def source_description(source: str) -> str | None:
+    """What a built-in source is, for a models file entry that does not say."""
+    name = source.removeprefix(BUILTIN_PREFIX) if source.startswith(BUILTIN_PREFIX) else None
+    if name in gguf_cache.BUNDLED:
+        return gguf_cache.BUNDLED[name].description
+    if name in BUILTIN_MODELS:
+        return "GPT-2-small-shaped (124M parameters) with seeded random weights: its text is not meaningful"
+    return None
+
+
+def describe(model: torch.nn.Module) -> tuple[str | None, int]:
+    """The model's architecture (`llama`, `gpt2`) and its parameter count, tied weights counted once."""
+    config = getattr(model, "config", None)
+    family = getattr(config, "model_type", None)
+    parameters = sum(p.numel() for p in model.parameters())  # parameters() yields a tied tensor once
+    return (str(family) if family else None), parameters
 
 
 def configure_threads(threads: int | None) -> None:

@@ -14,7 +14,7 @@ import torch
 
 from llmapi.backends.base import ChatPrompt, GenerationChunk, ModelCard, Prompt
 from llmapi.backends.local import loader
-from llmapi.backends.local.builtin import BUILTIN_NOTICE
+from llmapi.backends.local.builtin import BUILTIN_MODELS, BUILTIN_NOTICE
 from llmapi.backends.local.chat_template import render_chat
 from llmapi.backends.local.token_floor import TokenFloor
 from llmapi.config import ConfigError, EngineSettings
@@ -65,6 +65,9 @@ class LocalTextBackend:
         self._observer = observer or metrics
         self._created = int(time.time())
         self._context_length: int | None = None
+        self._description = spec.description or loader.source_description(self._source)
+        self._family: str | None = None
+        self._parameters: int | None = None
         self._tokenizer: Any = None
         self._token_floor = TokenFloor(None)
         self._engine: AsyncEngine | None = None
@@ -77,6 +80,9 @@ class LocalTextBackend:
             owned_by="llmapi",
             created=self._created,
             context_length=self._context_length,
+            description=self._description,
+            family=self._family,
+            parameters=self._parameters,
         )
 
     @property
@@ -88,7 +94,7 @@ class LocalTextBackend:
     async def start(self) -> None:
         if self._engine is not None:
             return
-        if self._source.startswith("builtin:"):
+        if self._source.removeprefix("builtin:") in BUILTIN_MODELS:
             logger.warning(BUILTIN_NOTICE)
         engine, tokenizer = await asyncio.to_thread(self._build_engine)
         self._token_floor = await asyncio.to_thread(TokenFloor.of, tokenizer)
@@ -141,6 +147,7 @@ class LocalTextBackend:
         loader.configure_threads(self._settings.threads)
         loaded: tuple[Any, Any] = self._load(self._source, loader.pick_dtype(self._settings.dtype))
         model, tokenizer = loaded
+        self._family, self._parameters = loader.describe(model)
         engine = LLMEngine(
             model,
             tokenizer,

@@ -358,20 +358,26 @@ class SentimentResponse(_message.Message):
     def __init__(self, object: _Optional[str] = ..., model: _Optional[str] = ..., results: _Optional[_Iterable[_Union[SentimentResult, _Mapping]]] = ..., usage: _Optional[_Union[PromptUsage, _Mapping]] = ...) -> None: ...
 
 class Model(_message.Message):
-    __slots__ = ("id", "object", "created", "owned_by", "task", "context_length")
+    __slots__ = ("id", "object", "created", "owned_by", "task", "context_length", "description", "family", "parameters")
     ID_FIELD_NUMBER: _ClassVar[int]
     OBJECT_FIELD_NUMBER: _ClassVar[int]
     CREATED_FIELD_NUMBER: _ClassVar[int]
     OWNED_BY_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    FAMILY_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     object: str
     created: int
     owned_by: str
     task: str
     context_length: int
-    def __init__(self, id: _Optional[str] = ..., object: _Optional[str] = ..., created: _Optional[int] = ..., owned_by: _Optional[str] = ..., task: _Optional[str] = ..., context_length: _Optional[int] = ...) -> None: ...
+    description: str
+    family: str
+    parameters: int
+    def __init__(self, id: _Optional[str] = ..., object: _Optional[str] = ..., created: _Optional[int] = ..., owned_by: _Optional[str] = ..., task: _Optional[str] = ..., context_length: _Optional[int] = ..., description: _Optional[str] = ..., family: _Optional[str] = ..., parameters: _Optional[int] = ...) -> None: ...
 
 class ModelList(_message.Message):
     __slots__ = ("object", "data")
