@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import torch
 
+from llmapi.backends.local.builtin import build_builtin_model
 from llmapi.engine.errors import PromptTooLongError
 from llmapi.engine.llm_engine import LLMEngine
 from llmapi.engine.request_output import RequestOutput
@@ -201,3 +204,87 @@ def test_the_observer_hears_every_step(make_engine: EngineFactory, tokenizer: An
     assert all(s[3] > 0.0 for s in steps)
     assert outputs[0].queue_seconds is not None and outputs[0].queue_seconds >= 0.0
     assert [o.queue_seconds for o in outputs[1:]] == [None, None]
+
+
+def test_logprobs_are_the_log_softmax_of_the_builtin_gpt2s_own_logits() -> None:
+    model, tokenizer = build_builtin_model("gpt2-124m-random", torch.float32)
+    reference = copy.deepcopy(model).eval()
+    engine = LLMEngine(
+        model, tokenizer, vocab_size=len(tokenizer), eos_token_id=tokenizer.eos_token_id, max_batch_size=4
+    )
+    prompt = tokenizer.encode("def wrap(text, width=70):")
+    engine.add_request(
+        "asking", prompt, SamplingParams(max_tokens=6, temperature=0.0, logprobs=5, ignore_eos=True)
+    )
+    engine.add_request("free", prompt, SamplingParams(max_tokens=6, ignore_eos=True))
+    outputs = run_to_end(engine)["asking"]
+    generated = tokens(outputs)
+    reported = [lp for o in outputs for lp in o.logprobs]
+    assert [lp.token_id for lp in reported] == generated
+    with torch.inference_mode():
+        logits = reference(torch.tensor([prompt + generated])).logits[
+            0, len(prompt) - 1 : -1, : len(tokenizer)
+        ]
+    expected = torch.log_softmax(logits.float(), dim=-1)
+    for position, lp in enumerate(reported):
+        assert lp.logprob == pytest.approx(float(expected[position, lp.token_id]), abs=1e-3)
+        top_values, top_ids = expected[position].topk(5)
+        assert [t.token_id for t in lp.top] == top_ids.tolist()
+        assert [t.logprob for t in lp.top] == pytest.approx(top_values.tolist(), abs=1e-3)
+        assert lp.top[0].token_id == lp.token_id  # greedy: the likeliest token
+        assert lp.token == tokenizer.decode([lp.token_id])
+
+
+def test_a_stop_token_id_ends_the_sequence_before_its_text(
+    make_engine: EngineFactory, tokenizer: Any
+) -> None:
+    prompt = tokenizer.encode("def indent(text, prefix):")
+    engine = make_engine()
+    engine.add_request("free", prompt, GREEDY)
+    free = tokens(run_to_end(engine)["free"])
+    stop_at = next(i for i in range(2, len(free)) if free[i] not in free[:i])
+    params = SamplingParams(max_tokens=24, temperature=0.0, ignore_eos=True, stop_token_ids=(free[stop_at],))
+    engine.add_request("stopped", prompt, params)
+    stopped = run_to_end(engine)["stopped"]
+    assert tokens(stopped) == free[: stop_at + 1]
+    assert stopped[-1].finish_reason == "stop"
+    assert "".join(o.text for o in stopped) == tokenizer.decode(free[:stop_at])
+
+
+def test_token_ids_past_the_vocabulary_are_refused(make_engine: EngineFactory, tokenizer: Any) -> None:
+    engine = make_engine()
+    with pytest.raises(ValueError, match="below"):
+        engine.add_request("r", [1], SamplingParams(logit_bias=((len(tokenizer), 1.0),)))
+    with pytest.raises(ValueError, match="below"):
+        engine.add_request("r", [1], SamplingParams(stop_token_ids=(len(tokenizer),)))
+
+
+def test_a_seed_reproduces_text_and_logprobs_with_bias_while_others_share_the_batch(
+    make_engine: EngineFactory, tokenizer: Any
+) -> None:
+    prompt = tokenizer.encode("def fill(text):")
+    space = tokenizer.encode(" ")[0]
+    seeded = SamplingParams(max_tokens=16, seed=11, ignore_eos=True, logprobs=3, logit_bias=((space, 6.0),))
+
+    def run(crowd: int) -> list[tuple[int, float, tuple[int, ...]]]:
+        engine = make_engine()
+        for i in range(crowd):
+            params = SamplingParams(max_tokens=20, ignore_eos=True, logprobs=i % 3 or None, temperature=1.3)
+            engine.add_request(f"other-{i}", tokenizer.encode("import os" * (i + 1)), params)
+        if crowd:
+            engine.step()
+        engine.add_request("seeded", prompt, seeded)
+        outputs = run_to_end(engine)["seeded"]
+        return [
+            (lp.token_id, lp.logprob, tuple(t.token_id for t in lp.top)) for o in outputs for lp in o.logprobs
+        ]
+
+    alone = run(0)
+    assert len(alone) == 16
+    crowded = run(5)
+    assert [(t, top) for t, _, top in crowded] == [(t, top) for t, _, top in alone]
+    # The same up to float rounding: a batched forward pass adds in another order.
+    assert [lp for _, lp, _ in crowded] == pytest.approx([lp for _, lp, _ in alone], abs=1e-3)
+    unbiased = make_engine()
+    unbiased.add_request("seeded", prompt, SamplingParams(max_tokens=16, seed=11, ignore_eos=True))
+    assert tokens(run_to_end(unbiased)["seeded"]) != [t for t, _, _ in alone]

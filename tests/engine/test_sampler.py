@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence as TokenIds
 
+import pytest
 import torch
 
 from llmapi.engine.sampler import Sampler
@@ -93,3 +94,50 @@ def test_a_seeded_request_samples_the_same_whatever_else_is_in_the_batch() -> No
     assert run(5, 3) == alone
     assert run(2, 2) == alone
     assert len(set(alone)) > 1
+
+
+def test_logprobs_are_the_log_softmax_after_bias_and_penalties_and_before_temperature() -> None:
+    logits = torch.tensor([[1.0, 2.0, 0.5, -1.0], [0.0, 0.0, 3.0, 1.0]])
+    asking = seq([1], temperature=1.7, logprobs=2, logit_bias=((3, 4.0),), presence_penalty=0.5)
+    out = Sampler(seed=0).sample(logits, [asking, seq(temperature=0.0)])
+    adjusted = logits[0] + torch.tensor([0.0, -0.5, 0.0, 4.0])
+    expected = torch.log_softmax(adjusted, dim=-1)
+    found = out.logprobs[0]
+    assert found is not None
+    assert found.logprob == pytest.approx(float(expected[out.token_ids[0]]), abs=1e-6)
+    assert found.top_ids == (3, 1)
+    assert found.top_logprobs == pytest.approx([float(expected[3]), float(expected[1])], abs=1e-6)
+    assert out.logprobs[1] is None  # a row that did not ask gets none
+
+
+def test_logprobs_zero_gives_the_sampled_token_only_and_greedy_rows_get_theirs() -> None:
+    logits = torch.tensor([[0.1, 3.0, 0.2], [5.0, 0.0, 0.0]])
+    out = Sampler().sample(logits, [seq(temperature=0.0, logprobs=0), seq(temperature=0.0, logprobs=3)])
+    assert out.token_ids == [1, 0]
+    first, second = out.logprobs
+    assert first is not None and second is not None
+    assert first.top_ids == ()
+    assert first.logprob == pytest.approx(float(torch.log_softmax(logits[0], -1)[1]), abs=1e-6)
+    assert second.top_ids[0] == 0 and sorted(second.top_ids) == [0, 1, 2]
+    assert second.top_logprobs[0] == pytest.approx(second.logprob)
+
+
+def test_impossible_tokens_are_left_out_of_the_top_logprobs() -> None:
+    logits = torch.tensor([[0.0, float("-inf"), 1.0]])
+    found = Sampler().sample(logits, [seq(temperature=0.0, logprobs=3)]).logprobs[0]
+    assert found is not None and found.top_ids == (2, 0)
+
+
+def test_logit_bias_changes_the_argmax_and_minus_100_bans_a_token() -> None:
+    logits = torch.tensor([[1.0, 3.0, 0.2]])
+    assert Sampler()(logits, [seq(temperature=0.0)]) == [1]
+    assert Sampler()(logits, [seq(temperature=0.0, logit_bias=((2, 5.0),))]) == [2]
+    assert Sampler()(logits, [seq(temperature=0.0, logit_bias=((1, -100.0),))]) == [0]
+    banned = draw([1.0, 3.0, 0.2], 300, logit_bias=((1, -100.0), (2, -100.0)))
+    assert set(banned) == {0}
+
+
+def test_bias_of_one_row_leaves_the_other_rows_alone() -> None:
+    logits = torch.tensor([[1.0, 3.0, 0.2]] * 2)
+    picked = Sampler()(logits, [seq(temperature=0.0, logit_bias=((0, 100.0),)), seq(temperature=0.0)])
+    assert picked == [0, 1]

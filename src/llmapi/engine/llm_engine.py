@@ -13,6 +13,7 @@ from llmapi.engine.sampler import Sampler
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.engine.scheduler import Scheduler
 from llmapi.engine.sequence import Sequence
+from llmapi.engine.token_texts import TokenTexts
 from llmapi.types import Quantization
 
 DEFAULT_MAX_PREFILL_TOKENS = 512
@@ -45,6 +46,7 @@ class LLMEngine:
     ) -> None:
         self.tokenizer = tokenizer
         self.eos_token_id = eos_token_id
+        self.token_texts = TokenTexts(tokenizer)
         self.model_runner = ModelRunner(
             model,
             vocab_size=vocab_size,
@@ -62,14 +64,23 @@ class LLMEngine:
 
     def add_request(self, request_id: str, prompt_token_ids: TokenIds[int], params: SamplingParams) -> None:
         """Queue a request. Its generation ends where the context ends (finish_reason "length"): max_tokens
-        is cut to the room the prompt leaves, and a prompt that leaves none raises PromptTooLongError."""
+        is cut to the room the prompt leaves, and a prompt that leaves none raises PromptTooLongError.
+        Token ids in logit_bias or stop_token_ids past the vocabulary raise ValueError."""
+        vocab = self.model_runner.vocab_size
+        if any(t >= vocab for t, _ in params.logit_bias) or any(t >= vocab for t in params.stop_token_ids):
+            raise ValueError(f"token ids in logit_bias and stop_token_ids must be below {vocab}")
         room = self.max_model_len - len(prompt_token_ids)
         if room < 1:
             raise PromptTooLongError(len(prompt_token_ids), self.max_model_len)
         if params.max_tokens > room:
             params = dataclasses.replace(params, max_tokens=room)
         seq = Sequence(
-            request_id, prompt_token_ids, params, decoder=self.tokenizer, eos_token_id=self.eos_token_id
+            request_id,
+            prompt_token_ids,
+            params,
+            decoder=self.tokenizer,
+            eos_token_id=self.eos_token_id,
+            token_texts=self.token_texts,
         )
         self.scheduler.add(seq)
 
@@ -90,8 +101,8 @@ class LLMEngine:
         if batch.empty:
             return []
         logits = self.model_runner.run(batch)
-        token_ids = self.sampler(logits, batch.sequences)
-        outputs = self.scheduler.postprocess(batch, token_ids)
+        sampled = self.sampler.sample(logits, batch.sequences)
+        outputs = self.scheduler.postprocess(batch, sampled.token_ids, sampled.logprobs)
         if not self.scheduler.has_unfinished():
             self.model_runner.release_memory()
         if self.observer is not None:

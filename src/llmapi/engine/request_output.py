@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmapi.engine.token_logprob import TokenLogprob
 from llmapi.types import FinishReason
 
 
@@ -16,6 +17,8 @@ class RequestOutput:
     completion_tokens: int
     finish_reason: FinishReason | None = None
     queue_seconds: float | None = None  # set on a request's first output: from add_request to first scheduled
+    logprobs: tuple[TokenLogprob, ...] = ()
+    """Of the tokens whose text this output releases (requests that asked for logprobs)."""
 
     @property
     def finished(self) -> bool:

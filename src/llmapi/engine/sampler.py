@@ -1,15 +1,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence as Items
+from dataclasses import dataclass
+from math import inf
 
 import torch
 
 from llmapi.engine.sequence import Sequence
+from llmapi.engine.token_logprob import SampledLogprobs
+
+
+@dataclass(frozen=True, slots=True)
+class SamplerOutput:
+    """The next token of every row, and the log probabilities of the rows that asked for them."""
+
+    token_ids: list[int]
+    logprobs: list[SampledLogprobs | None]
 
 
 class Sampler:
     """Picks the next token of every row of a batch, each row with its own sampling parameters.
 
+    Per row, in order: logit bias (added, OpenAI's semantics), penalties, then log probabilities are taken
+    (for rows that ask), then temperature, top-k, top-p and the draw.
     Penalties follow OpenAI: logits -= presence * (count > 0) + frequency * count, over generated tokens.
     Sampling draws exponential noise (argmax of p / q, q ~ Exp(1), is a draw from p); a seeded sequence draws
     it from its own generator, so its sample does not depend on the rest of the batch. Greedy rows draw none.
@@ -23,21 +36,41 @@ class Sampler:
             self.generator.manual_seed(seed)
 
     def __call__(self, logits: torch.Tensor, seqs: Items[Sequence]) -> list[int]:
+        return self.sample(logits, seqs).token_ids
+
+    def sample(self, logits: torch.Tensor, seqs: Items[Sequence]) -> SamplerOutput:
         if logits.shape[0] != len(seqs):
             raise ValueError(f"{logits.shape[0]} rows of logits for {len(seqs)} sequences")
-        if any(seq.output_token_ids and _penalized(seq) for seq in seqs):
-            logits = logits.to(torch.float32, copy=True)  # penalties are applied in place
-            self._apply_penalties(logits, seqs)
-        else:
-            logits = logits.float()
+        logits = self._adjusted(logits, seqs)
         sampled = [i for i, seq in enumerate(seqs) if not seq.params.greedy]
         if len(sampled) == len(seqs):
-            return [int(t) for t in self._sample(logits, list(seqs)).tolist()]
-        next_ids = logits.argmax(dim=-1)
-        if sampled:
-            rows = torch.tensor(sampled)
-            next_ids[rows] = self._sample(logits[rows], [seqs[i] for i in sampled])
-        return [int(t) for t in next_ids.tolist()]
+            next_ids = self._sample(logits, list(seqs))
+        else:
+            next_ids = logits.argmax(dim=-1)
+            if sampled:
+                rows = torch.tensor(sampled)
+                next_ids[rows] = self._sample(logits[rows], [seqs[i] for i in sampled])
+        return SamplerOutput([int(t) for t in next_ids.tolist()], _logprobs(logits, next_ids, seqs))
+
+    def _adjusted(self, logits: torch.Tensor, seqs: Items[Sequence]) -> torch.Tensor:
+        """The logits in float32 with each row's bias and penalties (a copy only where a row has some)."""
+        biased = any(seq.params.logit_bias for seq in seqs)
+        penalized = any(seq.output_token_ids and _penalized(seq) for seq in seqs)
+        if not (biased or penalized):
+            return logits.float()
+        logits = logits.to(torch.float32, copy=True)  # bias and penalties are applied in place
+        if biased:
+            self._apply_bias(logits, seqs)
+        if penalized:
+            self._apply_penalties(logits, seqs)
+        return logits
+
+    @staticmethod
+    def _apply_bias(logits: torch.Tensor, seqs: Items[Sequence]) -> None:
+        for row, seq in enumerate(seqs):
+            if seq.params.logit_bias:
+                token_ids, biases = zip(*seq.params.logit_bias, strict=True)
+                logits[row, list(token_ids)] += torch.tensor(biases)
 
     def _apply_penalties(self, logits: torch.Tensor, seqs: Items[Sequence]) -> None:
         vocab = logits.shape[-1]
@@ -75,6 +108,37 @@ class Sampler:
         outside_nucleus = mass_before >= top_p
         outside_nucleus[:, 0] = False
         return logits.scatter(-1, order, sorted_logits.masked_fill(outside_nucleus, float("-inf")))
+
+
+def _logprobs(
+    logits: torch.Tensor, next_ids: torch.Tensor, seqs: Items[Sequence]
+) -> list[SampledLogprobs | None]:
+    """log_softmax of the rows that ask (after bias and penalties, before temperature), the sampled token's
+    entry and one top-k for all of them; rows that do not ask cost nothing."""
+    asking = [i for i, seq in enumerate(seqs) if seq.params.logprobs is not None]
+    found: list[SampledLogprobs | None] = [None] * len(seqs)
+    if not asking:
+        return found
+    rows = torch.tensor(asking)
+    logprobs = torch.log_softmax(logits[rows], dim=-1)
+    chosen = logprobs.gather(1, next_ids[rows].unsqueeze(1)).squeeze(1).tolist()
+    k = min(max(seqs[i].params.logprobs or 0 for i in asking), logprobs.shape[-1])
+    top_values: list[list[float]] = [[] for _ in asking]
+    top_ids: list[list[int]] = [[] for _ in asking]
+    if k:
+        values, ids = logprobs.topk(k, dim=-1)
+        top_values, top_ids = values.tolist(), ids.tolist()
+    for j, i in enumerate(asking):
+        wanted = seqs[i].params.logprobs or 0
+        possible = [
+            (t, v) for t, v in zip(top_ids[j][:wanted], top_values[j][:wanted], strict=True) if v > -inf
+        ]
+        found[i] = SampledLogprobs(
+            logprob=chosen[j],
+            top_ids=tuple(t for t, _ in possible),
+            top_logprobs=tuple(v for _, v in possible),
+        )
+    return found
 
 
 def _penalized(seq: Sequence) -> bool:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
     """How one sequence is sampled. Validated on construction (ValueError); the engine trusts it afterwards.
@@ -19,6 +20,12 @@ class SamplingParams:
     seed: int | None = None
     stop: tuple[str, ...] = field(default_factory=tuple)
     ignore_eos: bool = False
+    logprobs: int | None = None
+    """None: off; k >= 0: the sampled token's log probability and the k likeliest alternatives."""
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    """(token id, bias) pairs added to the logits before anything else; -100 and 100 ban and force."""
+    stop_token_ids: tuple[int, ...] = ()
+    """Tokens that end the sequence like end-of-text does (even with ignore_eos); not part of the text."""
 
     def __post_init__(self) -> None:
         _require(self.max_tokens >= 1, "max_tokens must be at least 1")
@@ -28,6 +35,12 @@ class SamplingParams:
         for name in ("presence_penalty", "frequency_penalty"):
             _require(-2.0 <= getattr(self, name) <= 2.0, f"{name} must be between -2 and 2")
         _require(all(self.stop), "stop sequences must not be empty strings")
+        _require(self.logprobs is None or self.logprobs >= 0, "logprobs must be None or at least 0")
+        _require(
+            all(t >= 0 and -100.0 <= b <= 100.0 for t, b in self.logit_bias),
+            "logit_bias needs token ids of at least 0 and biases between -100 and 100",
+        )
+        _require(all(t >= 0 for t in self.stop_token_ids), "stop token ids must be at least 0")
 
     @property
     def greedy(self) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Sequence as Items
 from llmapi.engine.request_output import RequestOutput
 from llmapi.engine.scheduled_batch import PrefillChunk, ScheduledBatch
 from llmapi.engine.sequence import Sequence, SequenceStatus
+from llmapi.engine.token_logprob import SampledLogprobs
 
 
 class Scheduler:
@@ -71,17 +72,24 @@ class Scheduler:
             self._release(seq)
         return aborted
 
-    def postprocess(self, batch: ScheduledBatch, token_ids: Items[int]) -> list[RequestOutput]:
-        """Count the prefilled chunks, then append each sampled sequence's new token; finished sequences
-        leave the batch and free their slot."""
+    def postprocess(
+        self,
+        batch: ScheduledBatch,
+        token_ids: Items[int],
+        logprobs: Items[SampledLogprobs | None] | None = None,
+    ) -> list[RequestOutput]:
+        """Count the prefilled chunks, then append each sampled sequence's new token (with its logprobs,
+        where it asked); finished sequences leave the batch and free their slot."""
         for chunk in batch.prefill:
             chunk.seq.num_prefilled = chunk.start + chunk.length
         seqs = batch.sequences
         if len(seqs) != len(token_ids):
             raise ValueError(f"{len(seqs)} sequences but {len(token_ids)} sampled tokens")
+        if logprobs is None:
+            logprobs = [None] * len(seqs)
         outputs = []
-        for seq, token_id in zip(seqs, token_ids, strict=True):
-            output = seq.append_token(token_id)
+        for seq, token_id, token_logprobs in zip(seqs, token_ids, logprobs, strict=True):
+            output = seq.append_token(token_id, token_logprobs)
             if seq.is_finished:
                 self._release(seq)
             outputs.append(output)

@@ -9,6 +9,8 @@ import torch
 from llmapi.engine.incremental_detokenizer import IncrementalDetokenizer, TokenDecoder
 from llmapi.engine.request_output import RequestOutput
 from llmapi.engine.sampling_params import SamplingParams
+from llmapi.engine.token_logprob import SampledLogprobs, TokenLogprob, TopLogprob
+from llmapi.engine.token_texts import TokenTexts
 from llmapi.types import FinishReason
 
 
@@ -29,6 +31,7 @@ class Sequence:
         *,
         decoder: TokenDecoder,
         eos_token_id: int | None,
+        token_texts: TokenTexts | None = None,
     ) -> None:
         if not prompt_token_ids:
             raise ValueError("a sequence needs at least one prompt token")
@@ -49,6 +52,9 @@ class Sequence:
         self._detokenizer = IncrementalDetokenizer(decoder, self.prompt_token_ids)
         self._text = ""  # all text produced so far, cut at a stop string
         self._emitted = 0  # how much of _text has been streamed
+        self._token_texts = token_texts or TokenTexts(decoder)
+        # Logprobs of tokens whose text is not streamed yet, with where their text starts in _text.
+        self._pending_logprobs: list[TokenLogprob] = []
 
     @property
     def num_prompt_tokens(self) -> int:
@@ -75,19 +81,24 @@ class Sequence:
         """The completion text so far (including any tail still held back)."""
         return self._text
 
-    def append_token(self, token_id: int) -> RequestOutput:
-        """Record a sampled token; return the text it releases and, if it ends the sequence, why."""
+    def append_token(self, token_id: int, logprobs: SampledLogprobs | None = None) -> RequestOutput:
+        """Record a sampled token; return the text it releases (with the logprobs of the tokens that made
+        it) and, if it ends the sequence, why. An end token (eos, a stop token id) has no text: its
+        logprob is not reported."""
         self.output_token_ids.append(token_id)
         finish: FinishReason | None = None
-        if token_id == self._eos_token_id and not self.params.ignore_eos:
+        if self._ends(token_id):
             finish = "stop"
         else:
+            if logprobs is not None:
+                self._pending_logprobs.append(self._token_logprob(token_id, logprobs))
             self._text += self._detokenizer.push(token_id)
             if len(self.output_token_ids) >= self.params.max_tokens:
                 finish = "length"
         if finish is not None:
             self._text += self._detokenizer.flush()
-        if self._cut_at_stop_string():
+        cut = self._cut_at_stop_string()
+        if cut:
             finish = "stop"
         if finish is not None:
             self.finish(finish)
@@ -100,6 +111,7 @@ class Sequence:
             request_id=self.request_id,
             text=delta,
             token_ids=(token_id,),
+            logprobs=self._released_logprobs(release, everything=finish is not None and not cut),
             prompt_tokens=self.num_prompt_tokens,
             completion_tokens=len(self.output_token_ids),
             finish_reason=self.finish_reason,
@@ -115,6 +127,30 @@ class Sequence:
     def finish(self, reason: FinishReason) -> None:
         self.status = SequenceStatus.FINISHED
         self.finish_reason = reason
+
+    def _ends(self, token_id: int) -> bool:
+        if token_id in self.params.stop_token_ids:
+            return True
+        return token_id == self._eos_token_id and not self.params.ignore_eos
+
+    def _token_logprob(self, token_id: int, sampled: SampledLogprobs) -> TokenLogprob:
+        text, raw = self._token_texts(token_id)
+        top = []
+        for top_id, top_logprob in zip(sampled.top_ids, sampled.top_logprobs, strict=True):
+            top_text, top_raw = self._token_texts(top_id)
+            top.append(TopLogprob(top_id, top_text, top_raw, top_logprob))
+        return TokenLogprob(token_id, text, raw, sampled.logprob, offset=len(self._text), top=tuple(top))
+
+    def _released_logprobs(self, release: int, *, everything: bool) -> tuple[TokenLogprob, ...]:
+        """The logprobs of the tokens whose text starts in the text released so far (`everything`: at an
+        end that cut nothing, all the rest). Where a stop string cut the text, a token whose text starts
+        before the cut is reported whole; one that starts in the stop string or after it is not."""
+        if everything:
+            released, self._pending_logprobs = self._pending_logprobs, []
+            return tuple(released)
+        count = sum(1 for lp in self._pending_logprobs if lp.offset < release)
+        released, self._pending_logprobs = self._pending_logprobs[:count], self._pending_logprobs[count:]
+        return tuple(released)
 
     def _cut_at_stop_string(self) -> bool:
         """Truncate the text before the first stop string; True if one was found.
