@@ -3,17 +3,21 @@ local cache), Hugging Face ids, local directories."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import Literal, cast
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from llmapi.backends.local import gguf_cache
 from llmapi.backends.local.builtin import BUILTIN_MODELS, build_builtin_model
 from llmapi.config import ConfigError
+
+logger = logging.getLogger(__name__)
 
 BUILTIN_PREFIX = "builtin:"
 _CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
@@ -81,9 +85,10 @@ def _load_gguf(
         directory = gguf_cache.converted(gguf_path, model_cache)
         try:
             return _from_pretrained(source, str(directory), dtype)
-        except ConfigError:
+        except (ConfigError, SafetensorError) as exc:
+            logger.warning("the converted model in %s does not load (%s); converting again", directory, exc)
             gguf_cache.discard(directory)
-            return _from_pretrained(source, str(gguf_cache.converted(gguf_path, model_cache)), dtype)
+        return _from_pretrained(source, str(gguf_cache.converted(gguf_path, model_cache)), dtype)
     except gguf_cache.ConversionError as exc:
         raise ConfigError(f"model source '{source}': {exc}") from exc
 
