@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from llmapi.backends.base import ChatPrompt, GenerationChunk, ModelCard, Prompt
 from llmapi.engine.sampling_params import SamplingParams
+from llmapi.engine.token_logprob import TokenLogprob, TopLogprob
 
 WORDS = ("The", " capital", " of", " France", " is", " Paris", ".")
 
@@ -40,4 +41,14 @@ class ScriptedTextBackend:
                 await asyncio.sleep(self.delay_s)
             done = i == len(words)
             finish = ("length" if len(words) < len(WORDS) else "stop") if done else None
-            yield GenerationChunk(word, finish, prompt_tokens if done else 0, i if done else 0)
+            logprobs = () if params.logprobs is None else (_logprob(i, word, params.logprobs),)
+            yield GenerationChunk(word, finish, prompt_tokens if done else 0, i if done else 0, logprobs)
+
+
+def _logprob(position: int, word: str, alternatives: int) -> TokenLogprob:
+    """Word i (from 1) has log probability -i/10; its alternatives are made-up tokens below it."""
+    offset = sum(len(w) for w in WORDS[: position - 1])
+    top = tuple(
+        TopLogprob(k, f"alt{k}", tuple(f"alt{k}".encode()), -position / 10 - k) for k in range(alternatives)
+    )
+    return TokenLogprob(position, word, tuple(word.encode()), -position / 10, offset, top)

@@ -208,3 +208,57 @@ async def test_a_stream_read_to_its_end_is_not_cut_short() -> None:
 
     note = generation.meter.usage
     assert (note.prompt_tokens, note.completion_tokens, note.cut_short) == (4, 7, False)
+
+
+async def test_a_cached_answer_keeps_its_logprobs_whole_and_streamed() -> None:
+    backend, cache = ScriptedTextBackend(), response_cache()
+    request = chat(temperature=0, logprobs=True, top_logprobs=2)
+    first = await create_chat_completion(
+        request=request, generation=cached_generation(backend, cache, request, UsageNote())
+    )
+    again = await create_chat_completion(
+        request=request, generation=cached_generation(backend, cache, request, UsageNote())
+    )
+    streamed_request = chat(temperature=0, logprobs=True, top_logprobs=2, stream=True)
+    streamed = [
+        c
+        async for c in stream_chat_completion(
+            request=streamed_request,
+            generation=cached_generation(backend, cache, streamed_request, UsageNote()),
+        )
+    ]
+    assert len(backend.prompts) == 1
+    content = first.choices[0].logprobs.content  # type: ignore[union-attr]
+    assert content is not None and "".join(t.token for t in content) == ANSWER
+    assert [len(t.top_logprobs) for t in content] == [2] * 7
+    assert again.choices[0].logprobs == first.choices[0].logprobs
+    streamed_content = [
+        t for c in streamed for ch in c.choices if ch.logprobs for t in ch.logprobs.content or []
+    ]
+    assert streamed_content == content
+    plain = await create_chat_completion(
+        request=chat(temperature=0),
+        generation=cached_generation(backend, cache, chat(temperature=0), UsageNote()),
+    )
+    assert plain.choices[0].logprobs is None  # a request without logprobs has its own cache entry
+    assert len(backend.prompts) == 2
+
+
+async def test_completions_logprobs_line_up_with_the_text_whole_and_streamed() -> None:
+    backend = ScriptedTextBackend()
+    request = CompletionRequest(model="scripted", prompt="Q", max_tokens=16, logprobs=1, temperature=0)
+    whole = await create_completion(request=request, generation=Generation(backend, max_tokens=16))
+    logprobs = whole.choices[0].logprobs
+    assert logprobs is not None and logprobs.tokens is not None and logprobs.text_offset is not None
+    assert [
+        whole.choices[0].text[o : o + len(t)]
+        for t, o in zip(logprobs.tokens, logprobs.text_offset, strict=True)
+    ] == logprobs.tokens
+    streamed_request = request.model_copy(update={"stream": True})
+    chunks = [
+        c
+        async for c in stream_completion(
+            request=streamed_request, generation=Generation(backend, max_tokens=16)
+        )
+    ]
+    assert [t for c in chunks for t in (c.choices[0].logprobs.tokens or [])] == logprobs.tokens  # type: ignore[union-attr]

@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from llmapi.engine.engine_stats import EngineStats
 from llmapi.engine.sampling_params import SamplingParams
+from llmapi.engine.token_logprob import TokenLogprob
 from llmapi.model_specs import Task
 from llmapi.types import Feature, FinishReason, MessageRole
 
@@ -82,6 +83,8 @@ class GenerationChunk:
     finish_reason: FinishReason | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    logprobs: tuple[TokenLogprob, ...] = ()
+    """The logprobs of the tokens that made `text` (when the request asked for them)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
     """How one sequence is sampled. Validated on construction (ValueError); the engine trusts it afterwards.

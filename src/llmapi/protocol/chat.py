@@ -15,6 +15,7 @@ from pydantic import (
 
 from llmapi.protocol.common import (
     MAX_CHOICES,
+    LogitBias,
     MaxTokens,
     NameText,
     SamplingFields,
@@ -94,7 +95,7 @@ class ChatCompletionRequest(SamplingFields):
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     response_format: dict[str, Any] | None = None
-    logit_bias: dict[str, float] | None = None
+    logit_bias: LogitBias | None = None
     user: str | None = None
 
     def features(self) -> set[Feature]:

@@ -49,6 +49,28 @@ TokenIds = Annotated[
 ]
 
 
+MAX_LOGIT_BIAS = 2048
+
+
+def _token_id_keys(value: dict[str, float]) -> dict[str, float]:
+    for key in value:
+        if not key.isascii() or not key.isdigit() or int(key) >= 2**31:
+            raise ValueError(f"logit_bias keys are token ids (digits), not {key[:32]!r}")
+    return value
+
+
+LogitBias = Annotated[
+    dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]],
+    Field(max_length=MAX_LOGIT_BIAS, description="Token id -> bias from -100 (ban) to 100 (force)."),
+    AfterValidator(_token_id_keys),
+]
+
+
+def logit_bias_pairs(bias: dict[str, float] | None) -> tuple[tuple[int, float], ...]:
+    """The engine's form: (token id, bias) pairs, one per id."""
+    return tuple({int(key): value for key, value in (bias or {}).items()}.items())
+
+
 def _in_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)

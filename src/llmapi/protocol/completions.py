@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_seri
 
 from llmapi.protocol.common import (
     MAX_CHOICES,
+    LogitBias,
     MaxTokens,
     SamplingFields,
     StreamOptions,
@@ -31,7 +32,7 @@ class CompletionRequest(SamplingFields):
     ) = Field(description="A prompt or a list of prompts: strings, or token ids of the model's tokenizer.")
     echo: bool = False
     logprobs: int | None = Field(default=None, ge=0, le=5)
-    logit_bias: dict[str, float] | None = None
+    logit_bias: LogitBias | None = None
     max_tokens: MaxTokens | None = 16
     n: int = Field(default=1, ge=1, le=MAX_CHOICES)
     stream: bool = False

@@ -19,8 +19,9 @@ from llmapi.protocol.chat import (
     ToolCallDelta,
     ToolCallFunctionDelta,
 )
-from llmapi.protocol.common import Usage
+from llmapi.protocol.common import Usage, logit_bias_pairs
 from llmapi.services.forwarding import Forwarding
+from llmapi.services.logprobs import chat_logprob_count, chat_logprobs
 from llmapi.services.text_jobs import (
     GeneratedTexts,
     Generation,
@@ -44,7 +45,14 @@ def _document(request: ChatCompletionRequest, document: Mapping[str, Any] | None
 
 def _jobs(request: ChatCompletionRequest, max_tokens: int, plan: ToolPlan) -> list[Job]:
     prompt = ChatPrompt(tuple(_message(m) for m in request.messages), tools=plan.tools)
-    return choices(prompt, request, n=request.n, max_tokens=max_tokens)
+    return choices(
+        prompt,
+        request,
+        n=request.n,
+        max_tokens=max_tokens,
+        logprobs=chat_logprob_count(request),
+        logit_bias=logit_bias_pairs(request.logit_bias),
+    )
 
 
 def _message(message: ChatMessageIn) -> ChatMessage:
@@ -69,15 +77,20 @@ def _finish_reason(finish_reason: FinishReason, *, called: bool) -> FinishReason
     return "tool_calls" if called and finish_reason == "stop" else finish_reason
 
 
-def _completion(model: str, texts: GeneratedTexts, plan: ToolPlan) -> ChatCompletion:
+def _completion(model: str, texts: GeneratedTexts, plan: ToolPlan, *, logprobs: bool) -> ChatCompletion:
     answers = [_answer(r, plan) for r in texts.results]
     return ChatCompletion(
         id=new_id("chatcmpl"),
         created=now(),
         model=model,
         choices=[
-            ChatChoice(index=i, message=message, finish_reason=finish_reason)
-            for i, (message, finish_reason) in enumerate(answers)
+            ChatChoice(
+                index=i,
+                message=message,
+                logprobs=chat_logprobs(result.logprobs) if logprobs else None,
+                finish_reason=finish_reason,
+            )
+            for i, (result, (message, finish_reason)) in enumerate(zip(texts.results, answers, strict=True))
         ],
         usage=Usage.of(texts.prompt_tokens, texts.completion_tokens),
     )
@@ -96,7 +109,7 @@ async def create_chat_completion(
         return ChatCompletion.model_validate_json(body)
     plan = tool_plan(request)
     texts = await generation.run(_jobs(request, generation.max_tokens, plan))
-    return _completion(generation.model, texts, plan)
+    return _completion(generation.model, texts, plan, logprobs=bool(request.logprobs))
 
 
 async def stream_chat_completion(
@@ -132,16 +145,22 @@ async def stream_chat_completion(
             for i in range(request.n):
                 yield chunk([ChatChunkChoice(index=i, delta=ChatDelta(role="assistant", content=""))])
         transcript.add(index, piece)
+        logprobs = chat_logprobs(piece.logprobs) if request.logprobs and piece.logprobs else None
         if readers is not None:
+            if logprobs is not None:
+                yield chunk([ChatChunkChoice(index=index, delta=ChatDelta(), logprobs=logprobs)])
             for delta in _read_deltas(readers[index], piece.text, final=piece.finish_reason is not None):
                 yield chunk([ChatChunkChoice(index=index, delta=delta)])
             if piece.finish_reason:
                 called = readers[index].calls > 0
                 finish_reason = _finish_reason(piece.finish_reason, called=called)
                 yield chunk([ChatChunkChoice(index=index, delta=ChatDelta(), finish_reason=finish_reason)])
-        elif piece.text or piece.finish_reason:
+        elif piece.text or piece.finish_reason or logprobs is not None:
             delta = ChatDelta(content=piece.text) if piece.text else ChatDelta()
-            yield chunk([ChatChunkChoice(index=index, delta=delta, finish_reason=piece.finish_reason)])
+            choice = ChatChunkChoice(
+                index=index, delta=delta, logprobs=logprobs, finish_reason=piece.finish_reason
+            )
+            yield chunk([choice])
     if include_usage:
         yield chunk([], Usage.of(*transcript.tokens()))
 

@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from llmapi.backends.base import TextPrompt
-from llmapi.protocol.common import Usage
+from llmapi.protocol.common import Usage, logit_bias_pairs
 from llmapi.protocol.completions import Completion, CompletionChoice, CompletionRequest
+from llmapi.services.logprobs import completion_logprob_count, completion_logprobs
 from llmapi.services.text_jobs import GeneratedTexts, Generation, Job, Transcript, choices, new_id, now
 
 
 def _jobs(request: CompletionRequest, max_tokens: int) -> list[Job]:
     """n jobs per prompt; choice index = prompt index * n + choice, as OpenAI numbers them."""
     jobs = []
+    logprobs, logit_bias = completion_logprob_count(request), logit_bias_pairs(request.logit_bias)
     for prompt in request.prompts():
         text_prompt = TextPrompt(text=prompt) if isinstance(prompt, str) else TextPrompt(token_ids=prompt)
-        jobs += choices(text_prompt, request, n=request.n, max_tokens=max_tokens)
+        jobs += choices(
+            text_prompt, request, n=request.n, max_tokens=max_tokens, logprobs=logprobs, logit_bias=logit_bias
+        )
     return jobs
 
 
@@ -30,7 +34,12 @@ def _completion(request: CompletionRequest, model: str, texts: GeneratedTexts) -
         created=now(),
         model=model,
         choices=[
-            CompletionChoice(index=i, text=_echo(request, i) + r.text, finish_reason=r.finish_reason)
+            CompletionChoice(
+                index=i,
+                text=_echo(request, i) + r.text,
+                logprobs=None if request.logprobs is None else completion_logprobs(r.logprobs),
+                finish_reason=r.finish_reason,
+            )
             for i, r in enumerate(texts.results)
         ],
         usage=Usage.of(texts.prompt_tokens, texts.completion_tokens),
@@ -59,7 +68,11 @@ async def stream_completion(
         if index not in echoed:
             echoed.add(index)
             text = _echo(request, index) + text
-        if text or piece.finish_reason:
-            yield chunk([CompletionChoice(index=index, text=text, finish_reason=piece.finish_reason)])
+        logprobs = None if request.logprobs is None else completion_logprobs(piece.logprobs)
+        if text or piece.finish_reason or piece.logprobs:
+            choice = CompletionChoice(
+                index=index, text=text, logprobs=logprobs, finish_reason=piece.finish_reason
+            )
+            yield chunk([choice])
     if include_usage:
         yield chunk([], Usage.of(*transcript.tokens()))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from llmapi.backends.base import GenerationChunk, Prompt, TextGenerationBackend
 from llmapi.engine.sampling_params import SamplingParams
+from llmapi.engine.token_logprob import TokenLogprob
 from llmapi.protocol.common import SamplingFields
 from llmapi.services.metering import Counted, Meter, MeteredBackend
 from llmapi.types import FinishReason
@@ -32,11 +33,19 @@ class SequenceResult:
     finish_reason: FinishReason
     prompt_tokens: int
     completion_tokens: int
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
-def sampling_params(request: SamplingFields, *, max_tokens: int, choice: int = 0) -> SamplingParams:
+def sampling_params(
+    request: SamplingFields,
+    *,
+    max_tokens: int,
+    choice: int = 0,
+    logprobs: int | None = None,
+    logit_bias: tuple[tuple[int, float], ...] = (),
+) -> SamplingParams:
     """Engine parameters for one sequence of a request; `choice` keeps the n choices of a seeded request
-    apart."""
+    apart. `logprobs`: None for none, else how many alternatives a token."""
     top_p = 1.0 if request.top_p is None else request.top_p
     top_k = request.top_k or 0
     if top_p == 0.0:
@@ -51,12 +60,30 @@ def sampling_params(request: SamplingFields, *, max_tokens: int, choice: int = 0
         seed=None if request.seed is None else (request.seed + choice) % 2**64,
         stop=request.stop_sequences(),
         ignore_eos=request.ignore_eos,
+        logprobs=logprobs,
+        logit_bias=logit_bias,
     )
 
 
-def choices(prompt: Prompt, request: SamplingFields, *, n: int, max_tokens: int) -> list[Job]:
+def choices(
+    prompt: Prompt,
+    request: SamplingFields,
+    *,
+    n: int,
+    max_tokens: int,
+    logprobs: int | None = None,
+    logit_bias: tuple[tuple[int, float], ...] = (),
+) -> list[Job]:
     """The n jobs of one prompt."""
-    return [Job(prompt, sampling_params(request, max_tokens=max_tokens, choice=i)) for i in range(n)]
+    return [
+        Job(
+            prompt,
+            sampling_params(
+                request, max_tokens=max_tokens, choice=i, logprobs=logprobs, logit_bias=logit_bias
+            ),
+        )
+        for i in range(n)
+    ]
 
 
 def new_id(prefix: str) -> str:
@@ -69,16 +96,19 @@ def now() -> int:
 
 async def run_one(backend: TextGenerationBackend, job: Job) -> SequenceResult:
     parts: list[str] = []
+    logprobs: list[TokenLogprob] = []
     last = GenerationChunk(text="")
     async with aclosing(backend.generate(job.prompt, job.params)) as chunks:
         async for chunk in chunks:
             parts.append(chunk.text)
+            logprobs += chunk.logprobs
             last = chunk
     return SequenceResult(
         text="".join(parts),
         finish_reason=last.finish_reason or "stop",
         prompt_tokens=last.prompt_tokens,
         completion_tokens=last.completion_tokens,
+        logprobs=tuple(logprobs),
     )
 
 
@@ -137,12 +167,14 @@ class Transcript:
 
     def __init__(self, jobs: Sequence[Job]) -> None:
         self._parts: list[list[str]] = [[] for _ in jobs]
+        self._logprobs: list[list[TokenLogprob]] = [[] for _ in jobs]
         self._ends: list[GenerationChunk | None] = [None] * len(jobs)
         self._counts: list[tuple[int, int]] = [(0, 0)] * len(jobs)
         self._prompt_tokens = self._completion_tokens = 0
 
     def add(self, index: int, piece: GenerationChunk) -> None:
         self._parts[index].append(piece.text)
+        self._logprobs[index] += piece.logprobs
         if piece.finish_reason:
             self._ends[index] = piece
         if piece.prompt_tokens or piece.completion_tokens:
@@ -159,11 +191,17 @@ class Transcript:
     def results(self) -> list[SequenceResult] | None:
         """The finished jobs' results; None while any job is unfinished."""
         results = []
-        for parts, end in zip(self._parts, self._ends, strict=True):
+        for parts, logprobs, end in zip(self._parts, self._logprobs, self._ends, strict=True):
             if end is None or end.finish_reason is None:
                 return None
             results.append(
-                SequenceResult("".join(parts), end.finish_reason, end.prompt_tokens, end.completion_tokens)
+                SequenceResult(
+                    "".join(parts),
+                    end.finish_reason,
+                    end.prompt_tokens,
+                    end.completion_tokens,
+                    tuple(logprobs),
+                )
             )
         return results
 
@@ -208,7 +246,12 @@ class Generation(MeteredBackend[TextGenerationBackend]):
         note says the answer was cut short until its last piece is out."""
         if (cached := await self.meter.cached(GeneratedTexts)) is not None:
             for index, r in enumerate(cached.results):
-                yield index, GenerationChunk(r.text, r.finish_reason, r.prompt_tokens, r.completion_tokens)
+                yield (
+                    index,
+                    GenerationChunk(
+                        r.text, r.finish_reason, r.prompt_tokens, r.completion_tokens, r.logprobs
+                    ),
+                )
             return
         transcript = Transcript(jobs)
         self.meter.usage.cut_short = True  # until the last piece is out

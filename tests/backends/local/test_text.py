@@ -231,3 +231,54 @@ async def test_engine_settings_and_the_step_observer_reach_the_engine() -> None:
     assert chunks[-1].completion_tokens == 2
     assert steps == [16, 16, 8, 0]  # prefill tokens per step: the 40-token prompt in chunks of 16
     assert type(model.lm_head).__name__ == "Int8Linear"
+
+
+IM_END = 2  # the builtin tokenizer's <|im_end|>, ChatML's end of turn
+
+
+async def test_the_card_lists_logprobs_and_logit_bias(backend: LocalTextBackend) -> None:
+    assert {"logprobs", "logit_bias"} <= backend.card.features
+
+
+async def test_the_model_stops_at_its_end_of_turn_token_unless_eos_is_ignored(
+    backend: LocalTextBackend,
+) -> None:
+    forced = SamplingParams(max_tokens=5, temperature=0.0, logit_bias=((IM_END, 100.0),))
+    chunks = await collect(backend.generate(TextPrompt(text="def main():"), forced))
+    assert (chunks[-1].finish_reason, chunks[-1].completion_tokens, "".join(c.text for c in chunks)) == (
+        "stop",
+        1,
+        "",
+    )
+    ignoring = SamplingParams(max_tokens=5, temperature=0.0, logit_bias=((IM_END, 100.0),), ignore_eos=True)
+    chunks = await collect(backend.generate(TextPrompt(text="def main():"), ignoring))
+    assert (chunks[-1].finish_reason, chunks[-1].completion_tokens) == ("length", 5)
+
+
+async def test_a_stop_string_that_is_a_special_token_stops_as_that_token(backend: LocalTextBackend) -> None:
+    params = SamplingParams(
+        max_tokens=5, temperature=0.0, logit_bias=((IM_END, 100.0),), ignore_eos=True, stop=("<|im_end|>",)
+    )
+    chunks = await collect(backend.generate(TextPrompt(text="def main():"), params))
+    assert (chunks[-1].finish_reason, chunks[-1].completion_tokens) == ("stop", 1)
+
+
+async def test_logit_bias_outside_the_vocabulary_is_refused(backend: LocalTextBackend) -> None:
+    with pytest.raises(InvalidRequestError, match="0 to 8191") as refused:
+        await anext(backend.generate(TextPrompt(text="a"), SamplingParams(logit_bias=((8192, 1.0),))))
+    assert refused.value.param == "logit_bias"
+
+
+async def test_every_generated_token_comes_with_its_logprobs_alongside_its_text(
+    backend: LocalTextBackend,
+) -> None:
+    params = SamplingParams(max_tokens=8, logprobs=2, ignore_eos=True, seed=3)
+    chunks = await collect(backend.generate(TextPrompt(text="def main():"), params))
+    logprobs = [lp for c in chunks for lp in c.logprobs]
+    assert len(logprobs) == chunks[-1].completion_tokens == 8
+    assert all(len(lp.top) == 2 and lp.logprob <= 0.0 for lp in logprobs)
+    assert b"".join(bytes(lp.token_bytes) for lp in logprobs).decode() == "".join(c.text for c in chunks)
+    assert all(
+        not c.logprobs
+        for c in await collect(backend.generate(TextPrompt(text="a"), SamplingParams(max_tokens=3)))
+    )

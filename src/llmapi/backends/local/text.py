@@ -8,6 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import torch
@@ -16,6 +17,7 @@ from llmapi.backends.base import ChatPrompt, GenerationChunk, ModelCard, Prompt
 from llmapi.backends.local import loader
 from llmapi.backends.local.builtin import BUILTIN_MODELS, BUILTIN_NOTICE
 from llmapi.backends.local.chat_template import render_chat
+from llmapi.backends.local.end_tokens import end_token_ids, special_token_ids
 from llmapi.backends.local.token_floor import TokenFloor
 from llmapi.config import ConfigError, EngineSettings
 from llmapi.engine.async_engine import AsyncEngine
@@ -31,12 +33,16 @@ from llmapi.errors import (
 )
 from llmapi.model_specs import ModelSpec
 from llmapi.observability.engine_metrics import ModelMetrics
+from llmapi.types import Feature
 
 logger = logging.getLogger(__name__)
 
 LoadCausalLM = Callable[[str, torch.dtype], tuple[Any, Any]]
 In = TypeVar("In")
 Out = TypeVar("Out")
+
+FEATURES: frozenset[Feature] = frozenset({"logprobs", "logit_bias"})
+"""What a local text model does beyond reading and writing text (ModelCard.features)."""
 
 OFF_LOOP_CHARS = 2048
 """A prompt longer than this is rendered and tokenized in a worker thread (the tokenizer lets go of the
@@ -71,6 +77,7 @@ class LocalTextBackend:
         self._tokenizer: Any = None
         self._token_floor = TokenFloor(None)
         self._engine: AsyncEngine | None = None
+        self._end_token_ids: tuple[int, ...] = ()
 
     @property
     def card(self) -> ModelCard:
@@ -83,6 +90,7 @@ class LocalTextBackend:
             description=self._description,
             family=self._family,
             parameters=self._parameters,
+            features=FEATURES,
         )
 
     @property
@@ -117,6 +125,7 @@ class LocalTextBackend:
         if self._engine is None or self._context_length is None:
             raise ServiceUnavailableError(f"The model '{self._spec.id}' is not running; retry in a moment.")
         param = _param(prompt)
+        params = self._with_end_tokens(params)
         token_ids = await self._tokenize(prompt, self._context_length)
         if len(token_ids) >= self._context_length:  # refused here, before it waits in the engine's queue
             raise _context_length_exceeded(len(token_ids), self._context_length, param)
@@ -131,12 +140,13 @@ class LocalTextBackend:
                     async for output in outputs:
                         if timer is not None:
                             timer.on_output(output)
-                        if output.text or output.finished:
+                        if output.text or output.logprobs or output.finished:
                             yield GenerationChunk(
                                 text=output.text,
                                 finish_reason=output.finish_reason,
                                 prompt_tokens=output.prompt_tokens,
                                 completion_tokens=output.completion_tokens,
+                                logprobs=output.logprobs,
                             )
         finally:
             if timer is not None:
@@ -148,6 +158,7 @@ class LocalTextBackend:
         loaded: tuple[Any, Any] = self._load(self._source, loader.pick_dtype(self._settings.dtype))
         model, tokenizer = loaded
         self._family, self._parameters = loader.describe(model)
+        self._end_token_ids = end_token_ids(model, tokenizer)
         engine = LLMEngine(
             model,
             tokenizer,
@@ -160,6 +171,23 @@ class LocalTextBackend:
             observer=self._observer,
         )
         return engine, tokenizer
+
+    def _with_end_tokens(self, params: SamplingParams) -> SamplingParams:
+        """The request's parameters with the model's end-of-turn tokens (unless ignore_eos) and the stop
+        strings that are special tokens as stop token ids; logit_bias ids checked against the vocabulary."""
+        vocabulary = self._engine.engine.model_runner.vocab_size if self._engine is not None else 0
+        outside = [t for t, _ in params.logit_bias if t >= vocabulary]
+        if outside:
+            raise InvalidRequestError(
+                f"logit_bias names token {outside[0]}, but this model's token ids are 0 to {vocabulary - 1}.",
+                param="logit_bias",
+            )
+        stops = special_token_ids(self.tokenizer, params.stop)
+        if not params.ignore_eos:
+            stops += self._end_token_ids
+        if not stops:
+            return params
+        return replace(params, stop_token_ids=tuple(dict.fromkeys((*params.stop_token_ids, *stops))))
 
     async def _tokenize(self, prompt: Prompt, context_length: int) -> list[int]:
         """The prompt's token ids. A long prompt is rendered and encoded off the event loop; one that cannot
