@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+import types
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Annotated
+from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -90,7 +91,41 @@ def estimated_tokens(text: str) -> int:
     return len(text) // 4 + 1
 
 
-class RequestModel(BaseModel):
+def _accepts_none(annotation: Any) -> bool:
+    if annotation is None or annotation is type(None) or annotation is Any:
+        return True
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _accepts_none(get_args(annotation)[0])
+    if origin is Union or origin is types.UnionType:
+        return any(_accepts_none(arg) for arg in get_args(annotation))
+    return False
+
+
+class NullMeansDefault(BaseModel):
+    """An explicit `null` for a field that has a default but takes no null (`n`, `stream`, `echo`) means
+    the default, as OpenAI's API has it."""
+
+    _defaulted_by_null: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._defaulted_by_null = frozenset(
+            name
+            for name, field in cls.model_fields.items()
+            if not field.is_required() and not _accepts_none(field.annotation)
+        )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_the_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(data.get(name, 0) is None for name in cls._defaulted_by_null):
+            return {k: v for k, v in data.items() if v is not None or k not in cls._defaulted_by_null}
+        return data
+
+
+class RequestModel(NullMeansDefault):
     """A request body. Unknown fields are accepted and logged, so newer clients keep working."""
 
     model_config = ConfigDict(extra="allow")
@@ -136,7 +171,7 @@ class SamplingFields(RequestModel):
         return tuple(self.stop)
 
 
-class StreamOptions(BaseModel):
+class StreamOptions(NullMeansDefault):
     model_config = ConfigDict(extra="allow")
 
     include_usage: bool = False

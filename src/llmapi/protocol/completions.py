@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 
 from llmapi.protocol.common import (
     MAX_CHOICES,
@@ -33,12 +33,18 @@ class CompletionRequest(SamplingFields):
     echo: bool = False
     logprobs: int | None = Field(default=None, ge=0, le=5)
     logit_bias: LogitBias | None = None
-    max_tokens: MaxTokens | None = 16
+    max_tokens: MaxTokens = 16
     n: int = Field(default=1, ge=1, le=MAX_CHOICES)
     stream: bool = False
     stream_options: StreamOptions | None = None
     suffix: str | None = None
     user: str | None = None
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _null_prompt_is_empty(cls, value: Any) -> Any:
+        """OpenAI's null prompt is the start of a document: here, the model's start token."""
+        return "" if value is None else value
 
     def features(self) -> set[Feature]:
         """What the request asks of the model beyond reading and writing text."""
