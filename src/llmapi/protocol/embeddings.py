@@ -24,6 +24,9 @@ class EmbeddingRequest(RequestModel):
     dimensions: int | None = Field(default=None, ge=1)
     user: str | None = None
 
+    def has_token_ids(self) -> bool:
+        return not isinstance(self.input, str) and not all(isinstance(item, str) for item in self.input)
+
     def token_estimate(self) -> int:
         items = [self.input] if isinstance(self.input, str) or isinstance(self.input[0], int) else self.input
         return sum(estimated_tokens(i) if isinstance(i, str) else len(i) for i in items)

@@ -27,15 +27,24 @@ class Embedder(MeteredBackend[EmbeddingBackend]):
         return await self.meter.answer(EmbeddedTexts, work)
 
 
-def _texts(request: EmbeddingRequest) -> list[str]:
-    items = request.input
-    if isinstance(items, str):
-        return [items]
-    if all(isinstance(item, str) for item in items):
-        return [str(item) for item in items]
+def require_text_input(request: EmbeddingRequest, model: str) -> None:
+    """Refuses token ids for a local model: they were counted by the client's tokenizer, not the model's.
+
+    LangChain's OpenAIEmbeddings sends tiktoken's ids by default, to split long texts."""
+    if not request.has_token_ids():
+        return
     raise UnsupportedError(
-        "Token-id input is not supported for embeddings by this server; send the text instead.", param="input"
+        f"The input is token ids, which the local embedding model '{model}' cannot read: they belong to "
+        "another tokenizer (the one your client counted with, such as tiktoken's), not to this model's. "
+        "Send the text instead; with LangChain's OpenAIEmbeddings, set check_embedding_ctx_length=False.",
+        param="input",
     )
+
+
+def _texts(request: EmbeddingRequest, model: str) -> list[str]:
+    require_text_input(request, model)
+    items = request.input
+    return [items] if isinstance(items, str) else [item for item in items if isinstance(item, str)]
 
 
 def _encode(vector: list[float], encoding_format: str) -> list[float] | str:
@@ -45,7 +54,7 @@ def _encode(vector: list[float], encoding_format: str) -> list[float] | str:
 
 
 async def create_embeddings(*, request: EmbeddingRequest, embedder: Embedder) -> EmbeddingList:
-    embedded = await embedder.embed(_texts(request))
+    embedded = await embedder.embed(_texts(request, embedder.meter.model))
     if request.dimensions is not None and embedded.vectors and request.dimensions != len(embedded.vectors[0]):
         raise UnsupportedError(
             f"The model '{request.model}' makes {len(embedded.vectors[0])}-dimensional embeddings and cannot "

@@ -23,7 +23,7 @@ from llmapi.protocol.embeddings import EmbeddingRequest
 from llmapi.protocol.generate import GenerateTextRequest
 from llmapi.protocol.sentiment import SentimentRequest
 from llmapi.services.admission import Gatekeeper
-from llmapi.services.embeddings import Embedder
+from llmapi.services.embeddings import Embedder, require_text_input
 from llmapi.services.forwarding import Forwarding
 from llmapi.services.metering import Meter
 from llmapi.services.request_context import RequestContext
@@ -68,6 +68,8 @@ class Inference:
         backend = self.registry.embedding(request.model)
         tokens = request.token_estimate()
         upstream = self.registry.upstream(backend.card.id)
+        if upstream is None:  # an upstream gets token ids as sent
+            require_text_input(request, backend.card.id)
         meter = await self._admit(
             backend,
             request,
