@@ -193,3 +193,37 @@ def test_the_openapi_document_lists_all_three_media_types(http: httpx.Client) ->
         PROTOBUF,
         "text/event-stream",
     }
+
+
+def test_chat_logprobs_in_three_formats(http: httpx.Client) -> None:
+    body = {
+        "model": TEXT_MODEL,
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "max_tokens": 4,
+        "temperature": 0,
+        "logprobs": True,
+        "top_logprobs": 2,
+    }
+    as_json, as_xml, as_protobuf = in_three_formats(
+        http, "/v1/chat/completions", body, llmapi_pb2.ChatCompletionRequest, llmapi_pb2.ChatCompletion
+    )
+    content = as_json["choices"][0]["logprobs"]["content"]
+    assert len(content) == as_json["usage"]["completion_tokens"]
+    tokens = [token["token"] for token in content]
+    assert [token["token"] for token in as_xml["choices"][0]["logprobs"]["content"]] == tokens
+    assert [token["token"] for token in as_protobuf["choices"][0]["logprobs"]["content"]] == tokens
+    first = as_protobuf["choices"][0]["logprobs"]["content"][0]
+    assert first["bytes"] == content[0]["bytes"]
+    assert first["logprob"] == pytest.approx(content[0]["logprob"], abs=0.05)
+    assert len(first["top_logprobs"]) == 2
+
+
+def test_completions_logprobs_are_json_only(http: httpx.Client) -> None:
+    body = {"model": TEXT_MODEL, "prompt": ["def fib(n):"], "max_tokens": 3, "temperature": 0, "logprobs": 1}
+    as_json, as_xml, as_protobuf = in_three_formats(
+        http, "/v1/completions", body, llmapi_pb2.CompletionRequest, llmapi_pb2.Completion
+    )
+    tokens = as_json["choices"][0]["logprobs"]["tokens"]
+    assert len(tokens) == as_json["usage"]["completion_tokens"]
+    assert [t for t in as_xml["choices"][0]["logprobs"]["tokens"]] == tokens
+    assert "logprobs" not in as_protobuf["choices"][0]  # the Protobuf Completion has no field for them
