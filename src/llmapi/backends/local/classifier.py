@@ -81,6 +81,7 @@ class TextClassificationBackend:
             owned_by="transformers",
             created=self._created,
             context_length=context,
+            description=self._spec.description,
         )
 
     async def start(self) -> None:

@@ -127,6 +127,7 @@ class SentenceEmbeddingBackend:
         self._created = int(time.time())
         self._model: SentenceTransformer | None = None
         self._dimensions: int | None = None
+        self._parameters: int | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._batcher: MicroBatcher | None = None
 
@@ -139,6 +140,9 @@ class SentenceEmbeddingBackend:
             owned_by="sentence-transformers",
             created=self._created,
             context_length=context,
+            description=self._spec.description,
+            family="sentence-transformers",
+            parameters=self._parameters,
         )
 
     @property
@@ -160,6 +164,7 @@ class SentenceEmbeddingBackend:
             executor.shutdown(wait=False)
             raise
         self._model, self._executor = model, executor
+        self._parameters = sum(p.numel() for p in model.parameters())
         self._batcher = MicroBatcher(functools.partial(encode_texts, model), executor)
 
     async def close(self) -> None:

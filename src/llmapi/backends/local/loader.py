@@ -14,7 +14,7 @@ from safetensors import SafetensorError
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from llmapi.backends.local import gguf_cache
-from llmapi.backends.local.builtin import BUILTIN_MODELS, build_builtin_model
+from llmapi.backends.local.builtin import build_builtin_model
 from llmapi.config import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -137,16 +137,6 @@ def _load_failure_message(source: str, location: str, exc: Exception) -> str:
         "Hugging Face model id that is reachable: the hub must be online, or the model already in the local "
         "cache when HF_HUB_OFFLINE=1 is set"
     )
-
-
-def source_description(source: str) -> str | None:
-    """What a built-in source is, for a models file entry that does not say."""
-    name = source.removeprefix(BUILTIN_PREFIX) if source.startswith(BUILTIN_PREFIX) else None
-    if name in gguf_cache.BUNDLED:
-        return gguf_cache.BUNDLED[name].description
-    if name in BUILTIN_MODELS:
-        return "GPT-2-small-shaped (124M parameters) with seeded random weights: its text is not meaningful"
-    return None
 
 
 def describe(model: torch.nn.Module) -> tuple[str | None, int]:

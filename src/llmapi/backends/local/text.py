@@ -71,7 +71,6 @@ class LocalTextBackend:
         self._observer = observer or metrics
         self._created = int(time.time())
         self._context_length: int | None = None
-        self._description = spec.description or loader.source_description(self._source)
         self._family: str | None = None
         self._parameters: int | None = None
         self._tokenizer: Any = None
@@ -87,7 +86,7 @@ class LocalTextBackend:
             owned_by="llmapi",
             created=self._created,
             context_length=self._context_length,
-            description=self._description,
+            description=self._spec.description,
             family=self._family,
             parameters=self._parameters,
             features=FEATURES,

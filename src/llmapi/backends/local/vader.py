@@ -38,7 +38,14 @@ class VaderSentimentBackend:
 
     @property
     def card(self) -> ModelCard:
-        return ModelCard(id=self._spec.id, task="sentiment", owned_by="vadersentiment", created=self._created)
+        return ModelCard(
+            id=self._spec.id,
+            task="sentiment",
+            owned_by="vadersentiment",
+            created=self._created,
+            description=self._spec.description,
+            family="vader",
+        )
 
     async def start(self) -> None:
         if self._analyzer is None:

@@ -63,6 +63,7 @@ class OpenAICompatBackend:
             created=int(time.time()),
             context_length=options.context_length,
             features=frozenset(get_args(Feature)),
+            description=spec.description,
         )
         self._errors = UpstreamErrors(
             model=spec.id,
