@@ -86,8 +86,13 @@ class AsyncEngine:
         """Stream a request's outputs; leaving the loop early (close, cancel) aborts the request.
 
         Raises EngineStoppedError or EngineOverloadedError when the request cannot be taken,
-        PromptTooLongError when it does not fit, and EngineStoppedError when the engine closes while it runs.
+        PromptTooLongError when it does not fit, ConstraintError when its grammar cannot be enforced, and
+        EngineStoppedError when the engine closes while it runs. A grammar not compiled yet is compiled in a
+        worker thread first, so neither the event loop nor the engine's batch waits for it.
         """
+        constraint = params.constraint
+        if constraint is not None and not self.engine.grammars.is_prepared(constraint):
+            await asyncio.to_thread(self.engine.grammars.prepare, constraint)
         stream = self._submit(_NewRequest(request_id, tuple(prompt_token_ids), params))
         finished = False
         try:

@@ -34,3 +34,7 @@ class PromptTooLongError(EngineError):
         )
         self.prompt_tokens = prompt_tokens
         self.max_model_len = max_model_len
+
+
+class ConstraintError(EngineError):
+    """A grammar (JSON schema or Lark) the engine cannot enforce: invalid, or using what it lacks."""

@@ -6,6 +6,7 @@ from collections.abc import Sequence as TokenIds
 from typing import Any, Protocol
 
 from llmapi.engine.errors import PromptTooLongError
+from llmapi.engine.grammar_compiler import GrammarCompiler
 from llmapi.engine.incremental_detokenizer import TokenDecoder
 from llmapi.engine.model_runner import ModelRunner
 from llmapi.engine.request_output import RequestOutput
@@ -56,6 +57,7 @@ class LLMEngine:
         )
         self.scheduler = Scheduler(max_batch_size=max_batch_size, max_prefill_tokens=max_prefill_tokens)
         self.sampler = Sampler(seed)
+        self.grammars = GrammarCompiler(tokenizer, vocab_size=vocab_size, eos_token_id=eos_token_id)
         self.observer = observer
 
     @property
@@ -65,7 +67,8 @@ class LLMEngine:
     def add_request(self, request_id: str, prompt_token_ids: TokenIds[int], params: SamplingParams) -> None:
         """Queue a request. Its generation ends where the context ends (finish_reason "length"): max_tokens
         is cut to the room the prompt leaves, and a prompt that leaves none raises PromptTooLongError.
-        Token ids in logit_bias or stop_token_ids past the vocabulary raise ValueError."""
+        Token ids in logit_bias or stop_token_ids past the vocabulary raise ValueError; a constraint the
+        grammar engine cannot enforce raises ConstraintError (compiled here unless `grammars.prepare` did)."""
         vocab = self.model_runner.vocab_size
         if any(t >= vocab for t, _ in params.logit_bias) or any(t >= vocab for t in params.stop_token_ids):
             raise ValueError(f"token ids in logit_bias and stop_token_ids must be below {vocab}")
@@ -81,6 +84,7 @@ class LLMEngine:
             decoder=self.tokenizer,
             eos_token_id=self.eos_token_id,
             token_texts=self.token_texts,
+            grammar=None if params.constraint is None else self.grammars.matcher(params.constraint),
         )
         self.scheduler.add(seq)
 

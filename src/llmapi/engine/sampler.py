@@ -6,6 +6,7 @@ from math import inf
 
 import torch
 
+from llmapi.engine.grammar_mask import GrammarMask
 from llmapi.engine.sequence import Sequence
 from llmapi.engine.token_logprob import SampledLogprobs
 
@@ -21,8 +22,9 @@ class SamplerOutput:
 class Sampler:
     """Picks the next token of every row of a batch, each row with its own sampling parameters.
 
-    Per row, in order: logit bias (added, OpenAI's semantics), penalties, then log probabilities are taken
-    (for rows that ask), then temperature, top-k, top-p and the draw.
+    Per row, in order: logit bias (added, OpenAI's semantics), penalties, the grammar's mask (constrained
+    rows: disallowed tokens get -inf), then log probabilities are taken (for rows that ask), then temperature,
+    top-k, top-p and the draw.
     Penalties follow OpenAI: logits -= presence * (count > 0) + frequency * count, over generated tokens.
     Sampling draws exponential noise (argmax of p / q, q ~ Exp(1), is a draw from p); a seeded sequence draws
     it from its own generator, so its sample does not depend on the rest of the batch. Greedy rows draw none.
@@ -34,6 +36,7 @@ class Sampler:
             self.generator.seed()
         else:
             self.generator.manual_seed(seed)
+        self.grammar_mask = GrammarMask()
 
     def __call__(self, logits: torch.Tensor, seqs: Items[Sequence]) -> list[int]:
         return self.sample(logits, seqs).token_ids
@@ -42,6 +45,8 @@ class Sampler:
         if logits.shape[0] != len(seqs):
             raise ValueError(f"{logits.shape[0]} rows of logits for {len(seqs)} sequences")
         logits = self._adjusted(logits, seqs)
+        if any(seq.grammar is not None for seq in seqs):
+            logits = self.grammar_mask(logits, [seq.grammar for seq in seqs])
         sampled = [i for i, seq in enumerate(seqs) if not seq.params.greedy]
         if len(sampled) == len(seqs):
             next_ids = self._sample(logits, list(seqs))

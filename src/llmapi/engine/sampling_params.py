@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from llmapi.engine.constraint import Constraint
+
 
 @dataclass(frozen=True, slots=True)
 class SamplingParams:
@@ -25,6 +27,8 @@ class SamplingParams:
     """(token id, bias) pairs added to the logits before anything else; -100 and 100 ban and force."""
     stop_token_ids: tuple[int, ...] = ()
     """Tokens that end the sequence like end-of-text does (even with ignore_eos); not part of the text."""
+    constraint: Constraint | None = None
+    """What the output must match (constrained decoding); it ends, "stop", where the grammar is complete."""
 
     def __post_init__(self) -> None:
         _require(self.max_tokens >= 1, "max_tokens must be at least 1")

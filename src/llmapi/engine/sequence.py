@@ -1,17 +1,21 @@
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence as TokenIds
 from enum import Enum, auto
 
 import torch
 
+from llmapi.engine.grammar_matcher import GrammarMatcher
 from llmapi.engine.incremental_detokenizer import IncrementalDetokenizer, TokenDecoder
 from llmapi.engine.request_output import RequestOutput
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.engine.token_logprob import SampledLogprobs, TokenLogprob, TopLogprob
 from llmapi.engine.token_texts import TokenTexts
 from llmapi.types import FinishReason
+
+logger = logging.getLogger(__name__)
 
 
 class SequenceStatus(Enum):
@@ -32,6 +36,7 @@ class Sequence:
         decoder: TokenDecoder,
         eos_token_id: int | None,
         token_texts: TokenTexts | None = None,
+        grammar: GrammarMatcher | None = None,
     ) -> None:
         if not prompt_token_ids:
             raise ValueError("a sequence needs at least one prompt token")
@@ -49,6 +54,7 @@ class Sequence:
         if params.seed is not None:
             self.generator = torch.Generator().manual_seed(params.seed)
         self._eos_token_id = eos_token_id
+        self.grammar = grammar  # where the output is in params.constraint's grammar
         self._detokenizer = IncrementalDetokenizer(decoder, self.prompt_token_ids)
         self._text = ""  # all text produced so far, cut at a stop string
         self._emitted = 0  # how much of _text has been streamed
@@ -86,6 +92,7 @@ class Sequence:
         it) and, if it ends the sequence, why. An end token (eos, a stop token id) has no text: its
         logprob is not reported."""
         self.output_token_ids.append(token_id)
+        complete = self._advance_grammar(token_id)
         finish: FinishReason | None = None
         if self._ends(token_id):
             finish = "stop"
@@ -95,6 +102,8 @@ class Sequence:
             self._text += self._detokenizer.push(token_id)
             if len(self.output_token_ids) >= self.params.max_tokens:
                 finish = "length"
+        if complete:
+            finish = "stop"
         if finish is not None:
             self._text += self._detokenizer.flush()
         cut = self._cut_at_stop_string()
@@ -127,6 +136,16 @@ class Sequence:
     def finish(self, reason: FinishReason) -> None:
         self.status = SequenceStatus.FINISHED
         self.finish_reason = reason
+
+    def _advance_grammar(self, token_id: int) -> bool:
+        """Feed the token to the grammar; True when the output is complete (nothing more may follow)."""
+        if self.grammar is None:
+            return False
+        if not self.grammar.accept(token_id):  # the mask allows only what it accepts: a bug
+            logger.error(
+                "request %s: its grammar refused token %d: %s", self.request_id, token_id, self.grammar.error
+            )
+        return self.grammar.is_finished
 
     def _ends(self, token_id: int) -> bool:
         if token_id in self.params.stop_token_ids:
