@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +117,28 @@ def test_a_damaged_cache_is_converted_again(cache_root: Path, caplog: pytest.Log
     assert only_entry(cache_root) == entry
     assert gguf_cache.is_complete(entry)
     assert greedy_answer(model, tokenizer) == "The capital of France is Paris."
+
+
+def test_replicas_converting_at_once_leave_one_whole_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four converters finish together (a barrier stands in for the 20 s of de-quantizing, which this test
+    is not about): each publishes with a rename, the losers find the winner's directory whole and use it."""
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(1000))
+    converters = 4
+    barrier = threading.Barrier(converters)
+
+    def write(gguf_path: Path, directory: Path) -> None:
+        directory.mkdir(parents=True)
+        (directory / "model.safetensors").write_bytes(os.urandom(100_000))
+        gguf_cache.seal(directory, gguf_path)
+        barrier.wait(timeout=30)
+
+    monkeypatch.setattr(gguf_cache, "_write_conversion", write)
+    root = tmp_path / "cache"
+    with ThreadPoolExecutor(converters) as pool:
+        results = list(pool.map(lambda _: gguf_cache.converted(gguf, root), range(converters)))
+    assert len(set(results)) == 1
+    assert [path.name for path in root.iterdir()] == [results[0].name]
+    assert gguf_cache.is_complete(results[0])

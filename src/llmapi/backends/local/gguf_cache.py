@@ -139,10 +139,15 @@ def _write_conversion(gguf_path: Path, directory: Path) -> None:
     directory.mkdir(parents=True)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
+    seal(directory, gguf_path)
+
+
+def seal(directory: Path, source: Path) -> None:
+    """Write the manifest of the files in `directory`, and put them on disk (before a rename shows them)."""
     files = {p.name: p.stat().st_size for p in sorted(directory.iterdir()) if p.is_file()}
-    manifest = {"format": _FORMAT, "source": str(gguf_path), "files": files}
+    manifest = {"format": _FORMAT, "source": str(source), "files": files}
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-    for path in directory.iterdir():  # on disk before the rename makes the directory visible
+    for path in directory.iterdir():
         with path.open("rb") as handle:
             os.fsync(handle.fileno())
 
