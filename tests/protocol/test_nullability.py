@@ -104,3 +104,11 @@ def test_null_stream_options_fields_are_their_defaults() -> None:
 def test_a_required_field_stays_required(model: type[BaseModel], name: str) -> None:
     with pytest.raises(ValidationError, match=name):
         model.model_validate({**MINIMAL[model], name: None})
+
+
+@pytest.mark.parametrize("model", list(MINIMAL), ids=lambda m: m.__name__)
+def test_the_api_description_says_these_fields_take_null(model: type[BaseModel]) -> None:
+    properties = model.model_json_schema()["properties"]
+    optional = [n for n, f in model.model_fields.items() if not f.is_required()]
+    for name in optional:
+        assert {"type": "null"} in properties[name].get("anyOf", []), name

@@ -9,7 +9,17 @@ from datetime import UTC, datetime
 from itertools import islice
 from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from llmapi.types import Feature
 
@@ -116,6 +126,19 @@ class NullMeansDefault(BaseModel):
             for name, field in cls.model_fields.items()
             if not field.is_required() and not _accepts_none(field.annotation)
         )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The API description says that these fields take null too."""
+        json_schema = handler(core_schema)
+        properties = handler.resolve_ref_schema(json_schema).get("properties", {})
+        for name in cls._defaulted_by_null & properties.keys():
+            field = properties[name]
+            kept = {key: field.pop(key) for key in ("title", "description", "default") if key in field}
+            properties[name] = {"anyOf": [field, {"type": "null"}], **kept}
+        return json_schema
 
     @model_validator(mode="before")
     @classmethod
