@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 from llmapi.backends.base import ChatMessage, ChatPrompt, ToolCall
@@ -34,6 +35,7 @@ from llmapi.services.text_jobs import (
 )
 from llmapi.services.tool_calls import ToolCallReader, read_answer
 from llmapi.services.tool_choice import ToolPlan, tool_plan
+from llmapi.services.tool_grammar import forced_calls
 from llmapi.types import FinishReason
 
 _PATH = "chat/completions"
@@ -45,7 +47,7 @@ def _document(request: ChatCompletionRequest, document: Mapping[str, Any] | None
 
 def _jobs(request: ChatCompletionRequest, max_tokens: int, plan: ToolPlan) -> list[Job]:
     prompt = ChatPrompt(tuple(_message(m) for m in request.messages), tools=plan.tools)
-    return choices(
+    jobs = choices(
         prompt,
         request,
         n=request.n,
@@ -53,6 +55,9 @@ def _jobs(request: ChatCompletionRequest, max_tokens: int, plan: ToolPlan) -> li
         logprobs=chat_logprob_count(request),
         logit_bias=logit_bias_pairs(request.logit_bias),
     )
+    if (constraint := forced_calls(plan)) is None:
+        return jobs
+    return [Job(job.prompt, replace(job.params, constraint=constraint)) for job in jobs]
 
 
 def _message(message: ChatMessageIn) -> ChatMessage:

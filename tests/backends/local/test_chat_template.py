@@ -76,7 +76,7 @@ def test_calls_and_results_go_back_into_the_prompt_in_the_fallback_convention(to
     assert (
         '<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n'
         "</tool_call><|im_end|>\n"
-        '<|im_start|>user\n<tool_response>\n{"celsius": 21}\n</tool_response>\n'
+        '<|im_start|>tool\n<tool_response>\n{"celsius": 21}\n</tool_response>\n'
         "<tool_response>\nsunny\n</tool_response><|im_end|>\n<|im_start|>assistant\n"
     ) in text
 
@@ -88,3 +88,13 @@ def test_a_template_that_renders_tools_renders_them_and_the_calls_itself(tokeniz
     assert 'CALL get_weather {"city": "Paris"}' in text  # arguments given to the template as a value
     assert '<|im_start|>tool\n{"celsius": 21}RESULT OF call_1' in text
     assert "<tool_call>" not in text
+
+
+def test_where_the_template_refuses_a_tool_turn_the_results_are_a_user_turn(tokenizer: Any) -> None:
+    tokenizer.chat_template = (
+        "{% for m in messages %}{% if m.role not in ('system', 'user', 'assistant') %}"
+        "{{ raise_exception('roles must be system, user or assistant') }}{% endif %}"
+        "[{{ m.role }}] {{ m.content }}\n{% endfor %}[assistant] "
+    )
+    text = render_chat(tokenizer, ChatPrompt(CONVERSATION))
+    assert text.endswith('[user] <tool_response>\n{"celsius": 21}\n</tool_response>\n[assistant] ')

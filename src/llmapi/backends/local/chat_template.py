@@ -3,7 +3,8 @@ renders them, else the fallback convention below.
 
 The fallback (a template that knows no tools, as SmolLM2's plain ChatML): the functions are listed as JSON in
 the system message, which asks for Hermes-style calls; an assistant turn's calls are written back the same way
-and tool results go back as a user turn of `<tool_response>` blocks:
+and tool results go back as a `tool` turn of `<tool_response>` blocks (a user turn where the template
+refuses other roles):
 
     <tool_call>
     {"name": "get_weather", "arguments": {"city": "Paris"}}
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import json
 from typing import Any
+
+from jinja2 import TemplateError
 
 from llmapi.backends.base import ChatMessage, ChatPrompt, FunctionTool, ToolCall
 
@@ -43,12 +46,24 @@ def render_chat(tokenizer: Any, prompt: ChatPrompt) -> str:
     source = template_source(tokenizer)
     native_tools = "tools" in source
     native_calls = "tool_calls" in source
-    messages = [_native(m) for m in prompt.messages] if native_calls else _fallback(prompt.messages)
+    if native_calls:
+        return _apply(
+            tokenizer, [_native(m) for m in prompt.messages], prompt.tools, native_tools=native_tools
+        )
+    try:
+        return _apply(tokenizer, _fallback(prompt.messages, "tool"), prompt.tools, native_tools=native_tools)
+    except TemplateError:  # a template that takes no tool turns (it raises on roles it does not expect)
+        return _apply(tokenizer, _fallback(prompt.messages, "user"), prompt.tools, native_tools=native_tools)
+
+
+def _apply(
+    tokenizer: Any, messages: list[Message], tools: tuple[FunctionTool, ...], *, native_tools: bool
+) -> str:
     options: dict[str, Any] = {"add_generation_prompt": True, "tokenize": False}
-    if prompt.tools and native_tools:
-        options["tools"] = [tool_schema(tool) for tool in prompt.tools]
-    elif prompt.tools:
-        messages = _with_tools_prompt(messages, prompt.tools)
+    if tools and native_tools:
+        options["tools"] = [tool_schema(tool) for tool in tools]
+    elif tools:
+        messages = _with_tools_prompt(messages, tools)
     text: str = tokenizer.apply_chat_template(messages, **options)
     return text
 
@@ -92,8 +107,8 @@ def _native(message: ChatMessage) -> Message:
     return native
 
 
-def _fallback(messages: tuple[ChatMessage, ...]) -> list[Message]:
-    """Calls written into the assistant's text; consecutive tool results one user turn."""
+def _fallback(messages: tuple[ChatMessage, ...], result_role: str) -> list[Message]:
+    """Calls written into the assistant's text; consecutive tool results one turn of `result_role`."""
     rendered: list[Message] = []
     previous: ChatMessage | None = None
     for message in messages:
@@ -102,7 +117,7 @@ def _fallback(messages: tuple[ChatMessage, ...]) -> list[Message]:
             if previous is not None and previous.role == "tool":
                 rendered[-1]["content"] += "\n" + block
             else:
-                rendered.append({"role": "user", "content": block})
+                rendered.append({"role": result_role, "content": block})
         else:
             parts = [message.content] if message.content else []
             parts += [call_text(call) for call in message.tool_calls]

@@ -41,7 +41,7 @@ LoadCausalLM = Callable[[str, torch.dtype], tuple[Any, Any]]
 In = TypeVar("In")
 Out = TypeVar("Out")
 
-FEATURES: frozenset[Feature] = frozenset({"logprobs", "logit_bias"})
+FEATURES: frozenset[Feature] = frozenset({"logprobs", "logit_bias", "tools"})
 """What a local text model does beyond reading and writing text (ModelCard.features)."""
 
 OFF_LOOP_CHARS = 2048
