@@ -3,15 +3,17 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 import pytest
 from jsonschema import Draft202012Validator
 
-from tests.api.inprocess import InProcess, in_process
 from tests.real_model import real_model_server, real_text_backend
 from tests.servers import ADMIN_KEY, RunningServer, llmapi_server
+
+if TYPE_CHECKING:
+    from tests.api.inprocess import InProcess
 
 SCHEMA_FILE = Path(__file__).parent / "data" / "openapi-subset.json"
 
@@ -53,6 +55,8 @@ def real_async_client(real_server: RunningServer) -> openai.AsyncOpenAI:
 @pytest.fixture(scope="session")
 async def real_app(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[InProcess]:
     """The whole HTTP stack in this process serving the real default chat model, shared by the session."""
+    from tests.api.inprocess import in_process  # the app's imports, only for the tests that use it
+
     async with in_process(tmp_path_factory.mktemp("real-app"), real_text_backend()) as running:
         yield running
 
