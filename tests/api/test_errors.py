@@ -60,7 +60,6 @@ def test_wrong_type_in_nested_field(http: httpx.Client, openai_schemas: OpenAISc
     [
         ({"logprobs": True}, "logprobs"),
         ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
-        ({"response_format": {"type": "json_object"}}, "structured output"),
         (
             {
                 "messages": [

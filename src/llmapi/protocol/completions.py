@@ -39,6 +39,10 @@ class CompletionRequest(SamplingFields):
     stream_options: StreamOptions | None = None
     suffix: str | None = None
     user: str | None = None
+    response_format: dict[str, Any] | None = Field(
+        default=None,
+        description="Extension (as vLLM): the answer's format, as chat completions take it.",
+    )
 
     @field_validator("prompt", mode="before")
     @classmethod
@@ -55,6 +59,8 @@ class CompletionRequest(SamplingFields):
             used.add("suffix")
         if self.logit_bias:
             used.add("logit_bias")
+        if self.response_format and self.response_format.get("type", "text") != "text":
+            used.add("structured output")
         return used
 
     def requested_max_tokens(self) -> int | None:

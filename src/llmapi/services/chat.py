@@ -23,6 +23,7 @@ from llmapi.protocol.chat import (
 from llmapi.protocol.common import Usage, logit_bias_pairs
 from llmapi.services.forwarding import Forwarding
 from llmapi.services.logprobs import chat_logprob_count, chat_logprobs
+from llmapi.services.response_format import response_constraint
 from llmapi.services.text_jobs import (
     GeneratedTexts,
     Generation,
@@ -55,7 +56,7 @@ def _jobs(request: ChatCompletionRequest, max_tokens: int, plan: ToolPlan) -> li
         logprobs=chat_logprob_count(request),
         logit_bias=logit_bias_pairs(request.logit_bias),
     )
-    if (constraint := forced_calls(plan)) is None:
+    if (constraint := forced_calls(plan) or response_constraint(request.response_format)) is None:
         return jobs
     return [Job(job.prompt, replace(job.params, constraint=constraint)) for job in jobs]
 

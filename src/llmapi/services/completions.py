@@ -8,6 +8,7 @@ from llmapi.backends.base import TextPrompt
 from llmapi.protocol.common import Usage, logit_bias_pairs
 from llmapi.protocol.completions import Completion, CompletionChoice, CompletionRequest
 from llmapi.services.logprobs import completion_logprob_count, completion_logprobs
+from llmapi.services.response_format import response_constraint
 from llmapi.services.text_jobs import GeneratedTexts, Generation, Job, Transcript, choices, new_id, now
 
 
@@ -15,10 +16,17 @@ def _jobs(request: CompletionRequest, max_tokens: int) -> list[Job]:
     """n jobs per prompt; choice index = prompt index * n + choice, as OpenAI numbers them."""
     jobs = []
     logprobs, logit_bias = completion_logprob_count(request), logit_bias_pairs(request.logit_bias)
+    constraint = response_constraint(request.response_format)
     for prompt in request.prompts():
         text_prompt = TextPrompt(text=prompt) if isinstance(prompt, str) else TextPrompt(token_ids=prompt)
         jobs += choices(
-            text_prompt, request, n=request.n, max_tokens=max_tokens, logprobs=logprobs, logit_bias=logit_bias
+            text_prompt,
+            request,
+            n=request.n,
+            max_tokens=max_tokens,
+            logprobs=logprobs,
+            logit_bias=logit_bias,
+            constraint=constraint,
         )
     return jobs
 

@@ -28,6 +28,7 @@ from llmapi.services.forwarding import Forwarding
 from llmapi.services.metering import Meter
 from llmapi.services.request_context import RequestContext
 from llmapi.services.response_cache import Kind, ResponseCache
+from llmapi.services.response_format import response_constraint
 from llmapi.services.sentiment import Analyzer
 from llmapi.services.text_jobs import Generation
 
@@ -98,6 +99,8 @@ class Inference:
         self, backend: TextGenerationBackend, kind: Kind, request: TextRequest
     ) -> Generation:
         _require_features(backend, request)
+        if not isinstance(request, GenerateTextRequest):
+            response_constraint(request.response_format)  # a 400 for a schema it cannot enforce, uncharged
         meter = await self._admit_text(backend, kind, request)
         return Generation(backend, max_tokens=self._max_tokens(request), meter=meter)
 

@@ -11,6 +11,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 
 from llmapi.backends.base import GenerationChunk, Prompt, TextGenerationBackend
+from llmapi.engine.constraint import Constraint
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.engine.token_logprob import TokenLogprob
 from llmapi.protocol.common import SamplingFields
@@ -43,6 +44,7 @@ def sampling_params(
     choice: int = 0,
     logprobs: int | None = None,
     logit_bias: tuple[tuple[int, float], ...] = (),
+    constraint: Constraint | None = None,
 ) -> SamplingParams:
     """Engine parameters for one sequence of a request; `choice` keeps the n choices of a seeded request
     apart. `logprobs`: None for none, else how many alternatives a token."""
@@ -62,6 +64,7 @@ def sampling_params(
         ignore_eos=request.ignore_eos,
         logprobs=logprobs,
         logit_bias=logit_bias,
+        constraint=constraint,
     )
 
 
@@ -73,13 +76,19 @@ def choices(
     max_tokens: int,
     logprobs: int | None = None,
     logit_bias: tuple[tuple[int, float], ...] = (),
+    constraint: Constraint | None = None,
 ) -> list[Job]:
     """The n jobs of one prompt."""
     return [
         Job(
             prompt,
             sampling_params(
-                request, max_tokens=max_tokens, choice=i, logprobs=logprobs, logit_bias=logit_bias
+                request,
+                max_tokens=max_tokens,
+                choice=i,
+                logprobs=logprobs,
+                logit_bias=logit_bias,
+                constraint=constraint,
             ),
         )
         for i in range(n)

@@ -22,7 +22,12 @@ from llmapi.backends.local.token_floor import TokenFloor
 from llmapi.config import ConfigError, EngineSettings
 from llmapi.engine.async_engine import AsyncEngine
 from llmapi.engine.engine_stats import EngineStats
-from llmapi.engine.errors import EngineOverloadedError, EngineStoppedError, PromptTooLongError
+from llmapi.engine.errors import (
+    ConstraintError,
+    EngineOverloadedError,
+    EngineStoppedError,
+    PromptTooLongError,
+)
 from llmapi.engine.llm_engine import LLMEngine, StepObserver
 from llmapi.engine.sampling_params import SamplingParams
 from llmapi.errors import (
@@ -30,6 +35,7 @@ from llmapi.errors import (
     InvalidRequestError,
     ServerOverloadedError,
     ServiceUnavailableError,
+    UnsupportedError,
 )
 from llmapi.model_specs import ModelSpec
 from llmapi.observability.engine_metrics import ModelMetrics
@@ -41,7 +47,7 @@ LoadCausalLM = Callable[[str, torch.dtype], tuple[Any, Any]]
 In = TypeVar("In")
 Out = TypeVar("Out")
 
-FEATURES: frozenset[Feature] = frozenset({"logprobs", "logit_bias", "tools"})
+FEATURES: frozenset[Feature] = frozenset({"logprobs", "logit_bias", "tools", "structured output"})
 """What a local text model does beyond reading and writing text (ModelCard.features)."""
 
 OFF_LOOP_CHARS = 2048
@@ -241,6 +247,8 @@ def _told_to_clients(param: str) -> Iterator[None]:
     """The one mapping of the engine's refusals to what clients are told (HTTP status, code, message)."""
     try:
         yield
+    except ConstraintError as exc:
+        raise UnsupportedError(f"This model cannot enforce the requested output format: {exc}") from exc
     except EngineOverloadedError as exc:
         raise ServerOverloadedError(
             f"The model is busy: {exc.max_waiting} requests are already waiting. Retry shortly."
