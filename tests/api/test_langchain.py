@@ -60,3 +60,9 @@ def test_with_structured_output_by_function_calling(real_server: RunningServer) 
     answer = structured.invoke("What is the capital of France?")
     assert isinstance(answer, Capital)
     assert answer.capital == "Paris"
+
+
+def test_with_structured_output_by_json_schema(real_server: RunningServer) -> None:
+    answer = model(real_server).with_structured_output(Capital).invoke("What is the capital of France?")
+    assert isinstance(answer, Capital)
+    assert answer.capital == "Paris"

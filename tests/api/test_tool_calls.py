@@ -175,3 +175,18 @@ def test_the_responses_api_gives_a_function_call_item(real_client: openai.OpenAI
     [item] = response.output
     assert item.type == "function_call" and item.name == "get_weather"
     assert json.loads(item.arguments) == {"city": "Paris", "unit": "celsius"}
+
+
+def test_parameters_the_grammar_cannot_enforce_are_a_400_before_any_work(real_client: openai.OpenAI) -> None:
+    pick = {
+        "type": "function",
+        "function": {
+            "name": "pick",
+            "parameters": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+        },
+    }
+    with pytest.raises(openai.BadRequestError) as raised:
+        chat(real_client, QUESTION, tools=[WEATHER, pick], tool_choice="required")
+    assert raised.value.body["param"] == "tools.1.function.parameters"  # type: ignore[index]
+    assert raised.value.code == "unsupported_parameter"
+    assert "uniqueItems" in raised.value.message and "pick" in raised.value.message

@@ -31,6 +31,8 @@ from llmapi.services.response_cache import Kind, ResponseCache
 from llmapi.services.response_format import response_constraint
 from llmapi.services.sentiment import Analyzer
 from llmapi.services.text_jobs import Generation
+from llmapi.services.tool_choice import tool_plan
+from llmapi.services.tool_grammar import forced_calls
 
 TextRequest = ChatCompletionRequest | CompletionRequest | GenerateTextRequest
 
@@ -101,6 +103,8 @@ class Inference:
         _require_features(backend, request)
         if not isinstance(request, GenerateTextRequest):
             response_constraint(request.response_format)  # a 400 for a schema it cannot enforce, uncharged
+        if isinstance(request, ChatCompletionRequest):
+            forced_calls(tool_plan(request))  # a 400 for tools, tool_choice or parameters it cannot take
         meter = await self._admit_text(backend, kind, request)
         return Generation(backend, max_tokens=self._max_tokens(request), meter=meter)
 

@@ -11,6 +11,7 @@ A Lark grammar in llguidance's dialect, each function's schema embedded with `%j
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,7 +36,7 @@ def forced_calls(plan: ToolPlan) -> Constraint | None:
         except ConstraintError as exc:
             index = next(i for i, t in enumerate(plan.tools) if t.name == tool.name)
             raise UnsupportedError(
-                f"The parameters of the function '{tool.name}' cannot be enforced: {exc}",
+                f"The parameters of the function '{tool.name}' cannot be enforced: {_first_line(exc)}",
                 param=f"tools.{index}.function.parameters",
             ) from exc
     return Constraint("lark", _grammar(plan.forced, parallel=plan.parallel))
@@ -59,3 +60,9 @@ def _schema(tool: FunctionTool) -> str:
     schema = dict(tool.parameters or NO_PARAMETERS)
     schema["x-guidance"] = {**JSON_LAYOUT, **schema.get("x-guidance", {})}
     return json.dumps(schema)
+
+
+def _first_line(exc: ConstraintError) -> str:
+    """What llguidance says is wrong, without the place in our grammar and the grammar it quotes after it."""
+    lines = str(exc).strip().splitlines() or ["the grammar engine refused them"]
+    return re.sub(r"^at \d+\(\d+\): ", "", lines[0])
