@@ -142,3 +142,26 @@ def test_replicas_converting_at_once_leave_one_whole_directory(
     assert len(set(results)) == 1
     assert [path.name for path in root.iterdir()] == [results[0].name]
     assert gguf_cache.is_complete(results[0])
+
+
+def test_what_a_killed_converter_left_is_removed_once_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(1000))
+    root = tmp_path / "cache"
+    name = f"model-{gguf_cache._cache_key(gguf.resolve())}"
+    old, recent = root / f".converting-{name}-dead", root / f".converting-{name}-busy"
+    for leftover in (old, recent):
+        leftover.mkdir(parents=True)
+        (leftover / "model.safetensors").write_bytes(bytes(100))
+    os.utime(old, (0, 0))
+
+    def write(gguf_path: Path, directory: Path) -> None:
+        directory.mkdir(parents=True)
+        (directory / "model.safetensors").write_bytes(bytes(100))
+        gguf_cache.seal(directory, gguf_path)
+
+    monkeypatch.setattr(gguf_cache, "_write_conversion", write)
+    target = gguf_cache.converted(gguf, root)
+    assert sorted(path.name for path in root.iterdir()) == sorted([target.name, recent.name])

@@ -29,7 +29,9 @@ logger = logging.getLogger(__name__)
 GGUF_PREFIX = "gguf:"
 MANIFEST = "llmapi-conversion.json"
 _FORMAT = 1
-"""Raised when what a conversion writes changes, so that older cache entries are not used."""
+"""Bumped when what a conversion writes changes, so that older cache entries are not used."""
+_STALE_AFTER_S = 3600.0
+"""A staging directory this old was left by a process that died while converting."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,7 @@ def _convert_into(gguf_path: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".converting-{target.name}-{uuid.uuid4().hex[:8]}")
     started = time.perf_counter()
+    _remove_stale(target)
     logger.info("converting %s into %s (once; later starts read the converted copy)", gguf_path, target)
     try:
         _write_conversion(gguf_path, staging)
@@ -131,6 +134,15 @@ def _convert_into(gguf_path: Path, target: Path) -> None:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logger.info("converted %s in %.1f s", gguf_path.name, time.perf_counter() - started)
+
+
+def _remove_stale(target: Path) -> None:
+    """Remove what killed processes left beside `target`: half-written or half-deleted directories."""
+    for pattern in (f".converting-{target.name}-*", f".discarded-{target.name}-*"):
+        for leftover in target.parent.glob(pattern):
+            with contextlib.suppress(OSError):
+                if time.time() - leftover.stat().st_mtime > _STALE_AFTER_S:
+                    shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _write_conversion(gguf_path: Path, directory: Path) -> None:
