@@ -15,11 +15,8 @@ from llmapi.protocol.completions import CompletionRequest
 from llmapi.protocol.embeddings import EmbeddingRequest
 from llmapi.protocol.generate import GenerateTextRequest
 
-SPEC = Path(__file__).parents[1] / "data" / "openapi-subset.json"
-SHARED_SPEC = Path("/work/shared/openai/openapi-subset.json")
-SCHEMAS: dict[str, Any] = json.loads((SHARED_SPEC if SHARED_SPEC.exists() else SPEC).read_text())[
-    "components"
-]["schemas"]
+SPEC = Path(__file__).parents[1] / "data" / "openai-requests.json"
+SCHEMAS: dict[str, Any] = json.loads(SPEC.read_text())["components"]["schemas"]
 
 MINIMAL: dict[type[BaseModel], dict[str, Any]] = {
     ChatCompletionRequest: {"model": "m", "messages": [{"role": "user", "content": "Hi"}]},
