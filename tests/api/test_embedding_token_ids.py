@@ -1,5 +1,6 @@
 """Embeddings given token ids (what LangChain's OpenAIEmbeddings sends by default): a local model refuses
-them with a 400 that says what to change; an upstream gets them as sent."""
+them with a 400 that says what to change; an upstream gets them as sent. (LangChain's default itself cannot
+run here: tiktoken downloads its vocabulary. The ids below are what it would send.)"""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 
 import openai
 import pytest
+from langchain_openai import OpenAIEmbeddings
+from pydantic import SecretStr
 from tests.api.inprocess import in_process
 from tests.recording_upstream import RecordingUpstream, recording_upstream
-from tests.servers import ADMIN_KEY
+from tests.servers import ADMIN_KEY, RunningServer
 
 from llmapi.backends.remote.openai_compat import OpenAICompatBackend
 from llmapi.model_specs import ModelSpec
@@ -55,3 +58,20 @@ async def test_an_upstream_gets_the_token_ids_as_sent(tmp_path: Path, upstream: 
         result = await sdk.embeddings.create(model="remote-embed", input=TOKEN_IDS, encoding_format="float")
     assert upstream.last.body["input"] == TOKEN_IDS
     assert len(result.data) == len(TOKEN_IDS)
+
+
+def test_langchain_with_the_setting_named_in_the_400_gets_vectors(server: RunningServer) -> None:
+    embeddings = OpenAIEmbeddings(
+        model=LOCAL_MODEL,
+        base_url=server.api_url,
+        api_key=SecretStr(ADMIN_KEY),
+        check_embedding_ctx_length=False,
+        max_retries=0,
+    )
+    cat, kitten, stock = embeddings.embed_documents(["a cat", "a kitten", "the stock market fell"])
+    assert len(cat) == 384
+    assert dot(cat, kitten) > dot(cat, stock)
+
+
+def dot(a: list[float], b: list[float]) -> float:
+    return sum(x * y for x, y in zip(a, b, strict=True))
