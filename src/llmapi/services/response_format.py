@@ -72,4 +72,4 @@ def _schema_constraint(json_schema: object) -> Constraint:
             "response_format.json_schema.schema must be a JSON schema object.",
             param=_PARAM,
         )
-    return Constraint("json_schema", json.dumps(schema, separators=(",", ":"), sort_keys=True))
+    return Constraint("json_schema", json.dumps(schema, separators=(",", ":")))
