@@ -58,8 +58,6 @@ def test_wrong_type_in_nested_field(http: httpx.Client, openai_schemas: OpenAISc
 @pytest.mark.parametrize(
     ("fields", "feature"),
     [
-        ({"logprobs": True}, "logprobs"),
-        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
         (
             {
                 "messages": [
