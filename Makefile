@@ -48,6 +48,7 @@ bench: install
 	$(PY) -m bench.formats.run
 	$(PY) -m bench.hardening.run
 	$(PY) -m bench.startup.run
+	$(PY) -m bench.tools.run
 
 # LiteLLM's proxy for bench/gateway, in a venv of its own (so that its pins never move ours; it pulls no torch).
 LITELLM_VENV := bench/.venv-litellm
