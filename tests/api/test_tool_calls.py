@@ -190,3 +190,21 @@ def test_parameters_the_grammar_cannot_enforce_are_a_400_before_any_work(real_cl
     assert raised.value.body["param"] == "tools.1.function.parameters"  # type: ignore[index]
     assert raised.value.code == "unsupported_parameter"
     assert "uniqueItems" in raised.value.message and "pick" in raised.value.message
+
+
+def test_a_streamed_response_carries_the_function_call_events(real_client: openai.OpenAI) -> None:
+    events = list(
+        real_client.responses.create(
+            model=REAL_MODEL,
+            input="What is the weather in Paris?",
+            tools=[{"type": "function", **WEATHER["function"]}],
+            tool_choice="required",
+            parallel_tool_calls=False,
+            temperature=0,
+            stream=True,
+        )
+    )
+    kinds = [event.type for event in events]
+    assert "response.function_call_arguments.delta" in kinds and kinds[-1] == "response.completed"
+    [done] = [event for event in events if event.type == "response.function_call_arguments.done"]
+    assert json.loads(done.arguments) == {"city": "Paris", "unit": "celsius"}
