@@ -102,6 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     model_cache = tempfile.mkdtemp(prefix="llmapi-startup-cache-")
+    load_before = os.getloadavg()[0]
     try:
         first = one_run(model_cache)
         runs = [one_run(model_cache) for _ in range(parser.parse_args().runs)]
@@ -127,7 +128,9 @@ def main() -> None:
     header += (
         f"`python -m bench.startup.run --runs {len(runs)}` on {os.cpu_count()} cores: the first start on an "
     )
-    header += f"empty model cache, then the median of {len(runs)} later starts on the cache it filled.\n\n"
+    header += f"empty model cache, then the median of {len(runs)} later starts on the cache it filled. "
+    header += f"Load average (1 min) before: {load_before:.1f}, after: {os.getloadavg()[0]:.1f}; over about "
+    header += "1 on this 2-core machine, other work shared the cores and the times are longer.\n\n"
     RESULTS.write_text(header + table)
     print(table)
 
