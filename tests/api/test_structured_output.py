@@ -1,13 +1,15 @@
 """Structured output end to end: the real default chat model (SmolLM2-135M-Instruct) behind `llmapi serve`,
 through the openai SDK. Every answer must be valid for its schema, greedy or sampled, streamed or not.
 
-The schemas bound their strings: sampled at temperature 1, a 135M model may write one string until
-max_tokens, and an answer cut there is (rightly) "length" and not valid JSON."""
+The schemas bound their strings and numbers: sampled at temperature 1, a 135M model may write one string or
+number (JSON numbers may have any number of digits) until max_tokens, and an answer cut there is (rightly)
+"length" and not valid JSON."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 from typing import Any, Literal
 
 import jsonschema
@@ -46,7 +48,7 @@ ORDER: dict[str, Any] = {
                 "properties": {
                     "product": {"type": "string", "maxLength": 40},
                     "quantity": {"type": "integer", "minimum": 1, "maximum": 99},
-                    "price": {"type": "number", "minimum": 0},
+                    "price": {"type": "number", "minimum": 0, "maximum": 10000, "multipleOf": 0.01},
                 },
                 "required": ["product", "quantity", "price"],
                 "additionalProperties": False,
@@ -65,7 +67,7 @@ CITY: dict[str, Any] = {
     "properties": {
         "city": {"type": "string", "maxLength": 40},
         "country": {"type": "string", "maxLength": 40},
-        "population_millions": {"type": "number"},
+        "population_millions": {"type": "number", "minimum": 0, "maximum": 100, "multipleOf": 0.01},
         "landmarks": {"type": "array", "items": {"type": "string", "maxLength": 40}, "maxItems": 3},
     },
     "required": ["city", "country", "landmarks"],
@@ -76,6 +78,12 @@ CASES = [
     ("order", ORDER, "Write a small online order of fruit as JSON."),
     ("city", CITY, "Give facts about the capital of France as JSON."),
 ]
+
+
+def assert_valid(text: str, schema: dict[str, Any]) -> None:
+    """Numbers read as decimals: in floats, 2.49 is not a multiple of 0.01 for jsonschema."""
+    exact_schema = json.loads(json.dumps(schema), parse_float=Decimal)
+    jsonschema.validate(json.loads(text, parse_float=Decimal), exact_schema)
 
 
 def json_schema_format(name: str, schema: dict[str, Any], *, strict: bool = True) -> Any:
@@ -99,7 +107,7 @@ def test_nested_schemas_answer_valid_json(
     )
     choice = completion.choices[0]
     assert choice.finish_reason == "stop", choice.message.content
-    jsonschema.validate(json.loads(choice.message.content or ""), schema)
+    assert_valid(choice.message.content or "", schema)
 
 
 @pytest.mark.parametrize(("name", "schema", "prompt"), CASES)
@@ -121,7 +129,7 @@ def test_streamed_answers_are_valid_json_too(
             finish = choice.finish_reason or finish
     assert finish == "stop"
     assert len([p for p in pieces if p]) > 1
-    jsonschema.validate(json.loads("".join(pieces)), schema)
+    assert_valid("".join(pieces), schema)
 
 
 async def test_constrained_and_free_requests_at_temperature_1_in_one_batch(
@@ -138,7 +146,7 @@ async def test_constrained_and_free_requests_at_temperature_1_in_one_batch(
         )
         choice = completion.choices[0]
         assert choice.finish_reason == "stop", choice.message.content
-        jsonschema.validate(json.loads(choice.message.content or ""), schema)
+        assert_valid(choice.message.content or "", schema)
 
     async def free(seed: int) -> str:
         completion = await real_async_client.chat.completions.create(
@@ -173,7 +181,7 @@ def test_completions_take_response_format_as_an_extension(real_client: openai.Op
         extra_body={"response_format": json_schema_format("person", PERSON)},
     )
     assert completion.choices[0].finish_reason == "stop"
-    jsonschema.validate(json.loads(completion.choices[0].text), PERSON)
+    assert_valid(completion.choices[0].text, PERSON)
 
 
 class Address(BaseModel):
