@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
-from dataclasses import replace
 from typing import Any
 
 from llmapi.backends.base import ChatMessage, ChatPrompt, ToolCall
@@ -48,17 +47,15 @@ def _document(request: ChatCompletionRequest, document: Mapping[str, Any] | None
 
 def _jobs(request: ChatCompletionRequest, max_tokens: int, plan: ToolPlan) -> list[Job]:
     prompt = ChatPrompt(tuple(_message(m) for m in request.messages), tools=plan.tools)
-    jobs = choices(
+    return choices(
         prompt,
         request,
         n=request.n,
         max_tokens=max_tokens,
         logprobs=chat_logprob_count(request),
         logit_bias=logit_bias_pairs(request.logit_bias),
+        constraint=forced_calls(plan) or response_constraint(request.response_format),
     )
-    if (constraint := forced_calls(plan) or response_constraint(request.response_format)) is None:
-        return jobs
-    return [Job(job.prompt, replace(job.params, constraint=constraint)) for job in jobs]
 
 
 def _message(message: ChatMessageIn) -> ChatMessage:
