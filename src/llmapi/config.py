@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from llmapi.model_specs import ModelSpec, check_fallbacks, default_models
-from llmapi.types import Quantization, RateLimits, Role
+from llmapi.types import ModelCode, Quantization, RateLimits, Role
 
 # What a browser sends in `Origin`: a scheme and a host, perhaps a port; no path.
 _ORIGIN = re.compile(r"^[a-z][a-z0-9+.-]*://[^/\s]+$")
@@ -39,7 +39,8 @@ class EngineSettings(BaseModel):
 
     `quantization: int8` stores linear layers as int8 (logits stay close, not identical, to the loaded
     model's); `compile` runs the model through torch.compile; `max_prefill_tokens` bounds the prompt tokens
-    one step reads, so a long prompt is prefilled in chunks while running streams keep decoding.
+    one step reads, so a long prompt is prefilled in chunks while running streams keep decoding;
+    `model_code: transformers` runs transformers' modules even for a family the engine has its own code for.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -51,6 +52,7 @@ class EngineSettings(BaseModel):
     quantization: Quantization = "none"
     compile: bool = False
     max_prefill_tokens: int = Field(default=512, ge=16, le=65_536)
+    model_code: ModelCode = "auto"
 
 
 class OIDCSettings(BaseModel):

@@ -25,6 +25,9 @@ MessageRole = Literal["system", "developer", "user", "assistant", "tool"]
 Quantization = Literal["none", "int8"]
 """How the engine stores linear layers' weights: as loaded, or int8 with activations quantized per call."""
 
+ModelCode = Literal["auto", "transformers"]
+"""Whose model code the engine runs: its own where it has one for the family (auto), or transformers'."""
+
 
 class RateLimits(BaseModel):
     """Per-credential limits; None is unset. A role's limits (settings) are the defaults, and a credential's

@@ -15,7 +15,7 @@ from llmapi.engine.sampling_params import SamplingParams
 from llmapi.engine.scheduler import Scheduler
 from llmapi.engine.sequence import Sequence
 from llmapi.engine.token_texts import TokenTexts
-from llmapi.types import Quantization
+from llmapi.types import ModelCode, Quantization
 
 DEFAULT_MAX_PREFILL_TOKENS = 512
 
@@ -43,6 +43,7 @@ class LLMEngine:
         seed: int | None = None,
         quantization: Quantization = "none",
         compile_model: bool = False,
+        model_code: ModelCode = "auto",
         observer: StepObserver | None = None,
     ) -> None:
         self.tokenizer = tokenizer
@@ -54,6 +55,7 @@ class LLMEngine:
             max_batch_size=max_batch_size,
             quantization=quantization,
             compile_model=compile_model,
+            model_code=model_code,
         )
         self.scheduler = Scheduler(max_batch_size=max_batch_size, max_prefill_tokens=max_prefill_tokens)
         self.sampler = Sampler(seed)

@@ -7,18 +7,20 @@ import torch
 from llmapi.engine.forward_batch import ForwardBatch, PrefillSpan
 from llmapi.engine.kv_cache import KVCache
 from llmapi.engine.model_rewrites import conv1d_to_linear, quantize_linears_int8
+from llmapi.engine.models import engine_model_for
 from llmapi.engine.scheduled_batch import ScheduledBatch
 from llmapi.engine.sequence import Sequence
 from llmapi.engine.slot_attention import FORWARD_BATCH_KWARG, SLOT_ATTENTION, register_slot_attention
-from llmapi.types import Quantization
+from llmapi.types import ModelCode, Quantization
 
 
 class ModelRunner:
-    """Owns a Hugging Face causal LM and its KV cache; runs one packed forward pass per engine step.
+    """Owns a causal LM and its KV cache; runs one packed forward pass per engine step.
 
     Sequences at different positions decode together, and new prompts are prefilled in the same pass.
-    The model's attention is switched to the slot attention, which keeps the cache; transformers' own cache
-    is never used.
+    Families with the engine's own model code (`llmapi.engine.models`) run on it, unless `model_code` is
+    "transformers"; other models run through transformers with their attention switched to the slot
+    attention, which keeps the cache (transformers' own cache is never used).
     """
 
     def __init__(
@@ -29,6 +31,7 @@ class ModelRunner:
         max_batch_size: int,
         quantization: Quantization = "none",
         compile_model: bool = False,
+        model_code: ModelCode = "auto",
     ) -> None:
         config = model.config.get_text_config()
         for unsupported in ("sliding_window", "attn_logit_softcapping", "final_logit_softcapping"):
@@ -50,16 +53,14 @@ class ModelRunner:
             max_length=self.max_model_len,
             dtype=next(model.parameters()).dtype,
         )
-        register_slot_attention()
-        model.set_attn_implementation(SLOT_ATTENTION)
-        if model.config._attn_implementation != SLOT_ATTENTION:
-            raise ValueError(
-                f"{type(model).__name__} cannot switch its attention implementation, which the local engine "
-                "needs; serve this model through a remote engine (backend 'openai')"
-            )
         model.eval()
         self._trim_output_embeddings()
-        conv1d_to_linear(model)
+        self.own_model = engine_model_for(model, vocab_size=self.vocab_size) if model_code == "auto" else None
+        if self.own_model is not None:
+            self.model = model = self.own_model  # the transformers modules are no longer needed
+        else:
+            self._use_slot_attention()
+            conv1d_to_linear(model)
         if quantization == "int8":
             quantize_linears_int8(model)
         self._forward: Any = torch.compile(model, dynamic=True) if compile_model else model
@@ -78,6 +79,14 @@ class ModelRunner:
             for s, c in zip(forward_batch.prefill_spans, batch.prefill, strict=True)
             if c.completes_prompt
         ]
+        if self.own_model is not None:
+            own_logits: torch.Tensor = self._forward(
+                torch.tensor(token_ids),
+                torch.tensor(positions),
+                forward_batch,
+                torch.tensor(last_tokens, dtype=torch.long),
+            )
+            return own_logits[:, : self.vocab_size]
         output = self._forward(
             input_ids=torch.tensor([token_ids]),
             position_ids=torch.tensor([positions]),
@@ -91,6 +100,15 @@ class ModelRunner:
     def release_memory(self) -> None:
         """Free the KV cache (call when no sequence is running)."""
         self.cache.release()
+
+    def _use_slot_attention(self) -> None:
+        register_slot_attention()
+        self.model.set_attn_implementation(SLOT_ATTENTION)
+        if self.model.config._attn_implementation != SLOT_ATTENTION:
+            raise ValueError(
+                f"{type(self.model).__name__} cannot switch its attention implementation, which the local "
+                "engine needs; serve this model through a remote engine (backend 'openai')"
+            )
 
     def _trim_output_embeddings(self) -> None:
         """Compute logits only for the tokenizer's ids: the built-in model's head has 50,257 rows for a

@@ -173,6 +173,7 @@ class LocalTextBackend:
             max_prefill_tokens=self._settings.max_prefill_tokens,
             quantization=self._settings.quantization,
             compile_model=self._settings.compile,
+            model_code=self._settings.model_code,
             observer=self._observer,
         )
         return engine, tokenizer

@@ -1,0 +1,25 @@
+"""The engine's own model code: causal LMs written for packed forward passes over the engine's KV cache.
+
+`engine_model_for` takes over a loaded transformers model's weights (however they were loaded: safetensors,
+GGUF through transformers, the built-in models) into the engine's module for its family, or returns None
+for architectures without one, which keep running through transformers and the slot attention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from llmapi.engine.models.engine_model import EngineModel
+
+Builder = Callable[[torch.nn.Module, int], EngineModel]
+
+_FAMILIES: dict[str, Builder] = {}
+
+
+def engine_model_for(model: torch.nn.Module, *, vocab_size: int) -> EngineModel | None:
+    """The engine's own module for `model` (its logits cut to `vocab_size` rows), or None."""
+    config = getattr(model, "config", None)
+    build = _FAMILIES.get(str(getattr(config, "model_type", "")))
+    return None if build is None else build(model, vocab_size)
