@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PROTO_OUT := src/llmapi/serialization/proto
 
-.PHONY: install serve proto test lint format bench bench-litellm clean
+.PHONY: install serve proto test lint format bench bench-litellm bench-llamacpp clean
 
 install: $(STAMP)
 
@@ -39,7 +39,7 @@ format: install
 test: lint
 	$(VENV)/bin/pytest -q
 
-bench: install
+bench: install bench-llamacpp
 	$(PY) -m pip install --quiet -e '.[local,dev,bench]'
 	$(PY) -m bench.engine.run
 	$(PY) -m bench.engine_levers.run
@@ -62,3 +62,13 @@ $(LITELLM_VENV)/.installed: bench/gateway/requirements-litellm.txt
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+# llama.cpp's server for bench/engine, in a venv of its own; llama-cpp-python builds llama.cpp from source.
+LLAMACPP_VENV := bench/.venv-llamacpp
+bench-llamacpp: $(LLAMACPP_VENV)/.installed
+
+$(LLAMACPP_VENV)/.installed: bench/engine/requirements-llamacpp.txt
+	test -x $(LLAMACPP_VENV)/bin/python || python3 -m venv $(LLAMACPP_VENV)
+	$(LLAMACPP_VENV)/bin/python -m pip install --quiet --upgrade pip
+	CMAKE_ARGS="-DGGML_NATIVE=ON" $(LLAMACPP_VENV)/bin/python -m pip install --quiet -r bench/engine/requirements-llamacpp.txt
+	touch $@

@@ -53,31 +53,45 @@ def static_batch(
     return results
 
 
-def save_for_serving(*, model_name: str, dtype: str, directory: str) -> None:
-    """Save the built-in model (head and embedding trimmed to the tokenizer, EOS off) for another server."""
-    import torch
-
-    from llmapi.backends.local.builtin import build_builtin_model
-
-    model, tokenizer = build_builtin_model(model_name, getattr(torch, dtype))
-    model.resize_token_embeddings(len(tokenizer))
+def save_for_serving(*, model_name: str, dtype: str, directory: str) -> dict[str, Any]:
+    """Save the built-in model `model_name` (head and embedding cut to the tokenizer, EOS off) for another
+    server; returns where its GGUF is (None for a model without one) and its end token ids."""
+    model, tokenizer = _loaded(model_name, dtype)
+    eos = model.generation_config.eos_token_id
+    eos_ids = sorted({*(eos if isinstance(eos, list) else [eos] if eos is not None else [])})
+    if model.get_input_embeddings().weight.shape[0] > len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer))
     model.generation_config.eos_token_id = None  # generate the full max_tokens, as llmapi's ignore_eos
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
+    return {"gguf": _gguf_of(model_name), "eos_token_ids": eos_ids}
+
+
+def _gguf_of(model_name: str) -> str | None:
+    from llmapi.backends.local import gguf_cache
+
+    return str(gguf_cache.bundled_gguf_path(model_name)) if model_name in gguf_cache.BUNDLED else None
+
+
+def _loaded(model_name: str, dtype: str) -> tuple[Any, Any]:
+    import torch
+
+    from llmapi.backends.local.loader import load_causal_lm
+
+    return load_causal_lm(f"builtin:{model_name}", getattr(torch, dtype))
 
 
 def _load(model_name: str, dtype: str, threads: int) -> Any:
     import torch
 
-    from llmapi.backends.local.builtin import build_builtin_model
-
     torch.set_num_threads(threads)
-    model, tokenizer = build_builtin_model(model_name, getattr(torch, dtype))
+    model, tokenizer = _loaded(model_name, dtype)
     rows = len(tokenizer)
     head = model.lm_head
-    head.weight = torch.nn.Parameter(head.weight.detach()[:rows], requires_grad=False)  # a view: no copy
-    head.out_features = rows
-    model.config.vocab_size = rows
+    if head.weight.shape[0] > rows:
+        head.weight = torch.nn.Parameter(head.weight.detach()[:rows], requires_grad=False)  # a view
+        head.out_features = rows
+        model.config.vocab_size = rows
     model.generation_config.eos_token_id = None  # EOS off: every row generates max_new_tokens
     return model
 

@@ -79,6 +79,7 @@ async def run_round(
 
 async def _stream(client: AsyncOpenAI, target: Target, prompt: Prompt, max_tokens: int) -> StreamTrace:
     trace = StreamTrace(start=time.perf_counter())
+    content_chunks = 0
     stream = await client.chat.completions.create(
         model=target.model,
         messages=[{"role": "user", "content": prompt.content}],
@@ -92,10 +93,13 @@ async def _stream(client: AsyncOpenAI, target: Target, prompt: Prompt, max_token
         now = time.perf_counter()
         if any(choice.delta.content for choice in chunk.choices):
             trace.deltas.append(now)
+            content_chunks += 1
         if chunk.usage is not None:
             trace.completion_tokens = chunk.usage.completion_tokens
             trace.prompt_tokens = chunk.usage.prompt_tokens
     trace.end = time.perf_counter()
+    if not trace.completion_tokens:  # a server that sends no usage in streams: one token per chunk
+        trace.completion_tokens = content_chunks
     return trace
 
 

@@ -17,22 +17,22 @@ from pathlib import Path
 from bench.engine.load import Target
 from bench.engine.servers import HOST, RunningServer, free_port, running
 
-MODEL = "gpt2-124m-random"
-_MODELS_FILE = f"""models:
-  - id: {MODEL}
+_MODELS_FILE = """models:
+  - id: {name}
     task: text-generation
     backend: transformers
-    source: builtin:{MODEL}
+    source: builtin:{name}
 """
 
 
 @contextmanager
 def llmapi(
-    workdir: Path, *, dtype: str, extra_env: dict[str, str] | None = None
+    workdir: Path, model: str, *, dtype: str, extra_env: dict[str, str] | None = None
 ) -> Iterator[tuple[RunningServer, Target]]:
-    """`llmapi serve` with only the built-in text model, auth off, engine settings from LLMAPI_ENGINE__*."""
-    models_file = workdir / "llmapi-models.yaml"
-    models_file.write_text(_MODELS_FILE)
+    """`llmapi serve` with only the built-in text model `model`, auth off, engine settings from
+    LLMAPI_ENGINE__*."""
+    models_file = workdir / f"llmapi-models-{model}.yaml"
+    models_file.write_text(_MODELS_FILE.format(name=model))
     port = free_port()
     command = [sys.executable, "-m", "llmapi.cli", "serve", "--host", HOST, "--port", str(port)]
     command += ["--config", str(models_file)]
@@ -45,7 +45,7 @@ def llmapi(
     }
     log = workdir / f"llmapi-{port}.log"
     with running(command, port=port, ready_path="/health/ready", log_path=log, env=env) as server:
-        yield server, Target(server.api_url, MODEL, {"ignore_eos": True})
+        yield server, Target(server.api_url, model, {"ignore_eos": True})
 
 
 @contextmanager

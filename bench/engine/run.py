@@ -1,10 +1,16 @@
-"""Engine benchmark through the HTTP API: llmapi against plain generate, a static batch, `transformers serve`.
+"""Engine benchmark through the HTTP API: llmapi against `transformers serve --continuous-batching` and
+llama.cpp's server, on llmapi's default model (SmolLM2-135M-Instruct, Llama-shaped) and GPT-2 small.
 
-    .venv/bin/python -m bench.engine.run [--quick] [--dtype bfloat16|float32] [--skip-memory]
+    .venv/bin/python -m bench.engine.run [--quick] [--dtype bfloat16|float32] [--models NAME ...]
+        [--skip-memory] [--baselines]
 
-Every system runs the built-in `gpt2-124m-random` in the same dtype with the same threads, greedy, EOS off,
-128 new tokens per request, on the same seeded prompts (24-32 tokens after the chat template; new prompts each
-round). One system runs at a time. Writes results.md, results.json and results.png next to this file.
+Every system runs the same weights in the same dtype with the same threads, greedy, EOS off, 128 new tokens
+per stream, on the same seeded prompts (new prompts each round), at 1, 16 and 64 concurrent streams
+(llama.cpp's server runs one sequence at a time: 1 stream). llama.cpp needs `make bench-llamacpp` (skipped
+without it).
+Also measured on the default model: prefix caching (time to first token of a prompt sharing a 500-token prefix
+with the one before, against a server with prefix caching off) and the server's memory over 1,000 requests.
+One system runs at a time. Writes results.md, results.json and results.png next to this file.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -24,17 +32,19 @@ from typing import Any
 
 import httpx
 
-from bench.engine import baselines, peers, report
+from bench.engine import baselines, llama_cpp, models, peers, report
 from bench.engine.health import HealthLatency, probing
 from bench.engine.load import Target, client_for, run_round
-from bench.engine.prompts import PromptSource
-from bench.engine.servers import RunningServer, ServerRefusedError
+from bench.engine.models import BenchModel
+from bench.engine.prompts import Prompt, PromptSource
+from bench.engine.servers import RunningServer
 
 MAX_TOKENS = 128
-CONCURRENCY = (16, 64)
-LLMAPI = "llmapi (continuous batching)"
-LLMAPI_INT8 = "llmapi, int8 quantization"
+CONCURRENCY = (1, 16, 64)
+PREFIX_TOKENS = 500
+LLMAPI = "llmapi"
 TS_CB = "transformers serve --continuous-batching"
+LLAMA_CPP = "llama.cpp server (llama-cpp-python)"
 TS_PLAIN = "transformers serve (no continuous batching)"
 SEQUENTIAL = "model.generate, one request at a time"
 STATIC = "model.generate, one static batch"
@@ -45,8 +55,7 @@ class Plan:
     dtype: str
     rounds: int  # measured rounds per system and concurrency; headline numbers are their medians
     memory_requests: int  # 0 skips the memory check
-    sequential_prompts: int
-    plain_transformers_serve: bool
+    baselines: bool  # also the in-process generate baselines and transformers serve without batching
     warmup_tokens: int  # per stream in the warm-up round (at the measured concurrency)
     threads: int = os.cpu_count() or 1
 
@@ -59,74 +68,134 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="one round each, a short memory loop")
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument("--models", nargs="+", default=list(models.NAMES), choices=models.NAMES)
     parser.add_argument("--skip-memory", action="store_true", help="skip the 1,000-request memory check")
+    parser.add_argument("--baselines", action="store_true", help="also model.generate and plain serve")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers (finally blocks) on SIGTERM
     plan = Plan(
         dtype=args.dtype,
         rounds=1 if args.quick else 3,
         memory_requests=0 if args.skip_memory else (100 if args.quick else 1000),
-        sequential_prompts=8 if args.quick else 16,
-        plain_transformers_serve=not args.quick,
+        baselines=args.baselines,
         warmup_tokens=16 if args.quick else MAX_TOKENS,
     )
     started = time.time()
     command = " ".join([".venv/bin/python -m bench.engine.run", *(sys.argv[1:] if argv is None else argv)])
-    order = [SEQUENTIAL, STATIC, LLMAPI, LLMAPI_INT8, TS_CB, TS_PLAIN]
     results = report.new_results(
-        dtype=plan.dtype, threads=plan.threads, rounds=plan.rounds, command=command.strip(), order=order
+        dtype=plan.dtype,
+        threads=plan.threads,
+        rounds=plan.rounds,
+        command=command.strip(),
+        order=[LLMAPI, TS_CB, LLAMA_CPP, TS_PLAIN, SEQUENTIAL, STATIC],
     )
-    source = PromptSource(peers.MODEL)
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
         workdir = Path(tmp)
-        bench_llmapi(plan, source, workdir, results)
-        bench_llmapi_int8(plan, source, workdir, results)
-        bench_transformers_serve(plan, source, workdir, results)
-        bench_in_process(plan, source, results)
+        for name in args.models:
+            _log(f"{name}: preparing the weights for every system")
+            model = models.prepare(name, plan.dtype, workdir)
+            source = PromptSource(model.tokenizer_dir)
+            section = report.new_model_section(results, name)
+            default_model = name == args.models[0]
+            bench_llmapi(plan, model, source, workdir, section, default_model=default_model)
+            if default_model:
+                section["prefix_caching"]["off"] = bench_prefix_caching_off(plan, model, source, workdir)
+            bench_transformers_serve(plan, model, source, workdir, section)
+            bench_llama_cpp(plan, model, source, workdir, section)
+            if plan.baselines:
+                bench_in_process(plan, model, source, section)
     results["duration_s"] = time.time() - started
     results["meta"]["load_average_after"] = os.getloadavg()
     report.write(results)
     print(report.markdown(results))
 
 
-def bench_llmapi(plan: Plan, source: PromptSource, workdir: Path, results: dict[str, Any]) -> None:
-    _log("llmapi")
-    with peers.llmapi(workdir, dtype=plan.dtype) as (server, target):
+def bench_llmapi(
+    plan: Plan,
+    model: BenchModel,
+    source: PromptSource,
+    workdir: Path,
+    section: dict[str, Any],
+    *,
+    default_model: bool,
+) -> None:
+    _log(f"{LLMAPI}, {model.name}")
+    with peers.llmapi(workdir, model.name, dtype=plan.dtype) as (server, target):
         for streams in CONCURRENCY:
             health = HealthLatency()
             rounds = _http_rounds(
                 plan, source, target, streams, health_url=server.base_url + "/health/live", health=health
             )
-            report.add_system(results, LLMAPI, streams, rounds)
-            results["health"][f"{LLMAPI} /health/live, {streams} streams"] = health.summary()
-        if plan.memory_requests:
-            results["memory"] = memory_check(server, source, plan.memory_requests)
+            report.add_system(section, LLMAPI, streams, rounds)
+            section["health"][f"{LLMAPI} /health/live, {streams} streams"] = health.summary()
+        section["kv_cache"] = _kv_cache_metrics(server)
+        if default_model:
+            section["prefix_caching"] = {"on": prefix_caching(source, target)}
+            if plan.memory_requests:
+                section["memory"] = memory_check(server, model, source, plan.memory_requests)
 
 
-def bench_llmapi_int8(plan: Plan, source: PromptSource, workdir: Path, results: dict[str, Any]) -> None:
-    _log("llmapi int8")
-    try:
-        with peers.llmapi(workdir, dtype=plan.dtype, extra_env={"LLMAPI_ENGINE__QUANTIZATION": "int8"}) as (
-            _,
-            target,
-        ):
-            report.add_system(results, LLMAPI_INT8, 16, _http_rounds(plan, source, target, 16))
-    except ServerRefusedError as exc:
-        results["notes"].append(
-            f"{LLMAPI_INT8} skipped: the server refused LLMAPI_ENGINE__QUANTIZATION=int8 ({exc})"
-        )
+def bench_prefix_caching_off(
+    plan: Plan, model: BenchModel, source: PromptSource, workdir: Path
+) -> dict[str, Any]:
+    _log(f"{LLMAPI}, {model.name}, prefix caching off")
+    env = {"LLMAPI_ENGINE__PREFIX_CACHING": "false"}
+    with peers.llmapi(workdir, model.name, dtype=plan.dtype, extra_env=env) as (_, target):
+        return prefix_caching(source, target)
+
+
+def prefix_caching(source: PromptSource, target: Target, pairs: int = 5) -> dict[str, Any]:
+    """Time to first token of a prompt whose first PREFIX_TOKENS tokens (a system message) the previous
+    prompt had too; the previous prompt's own first token shows the cost of reading the prefix."""
+    rng = random.Random(5)
+
+    async def measure() -> dict[str, Any]:
+        first, second = [], []
+        async with client_for(target) as client:
+            for index in range(pairs + 1):  # the first pair warms the server up
+                system = source.text(PREFIX_TOKENS, rng)
+                a, b = (Prompt(source.text(24, rng), ()) for _ in range(2))
+                cold = await _first_token_ms(client, target, system, a)
+                warm = await _first_token_ms(client, target, system, b)
+                if index:
+                    first.append(cold)
+                    second.append(warm)
+        return {
+            "prefix_tokens": PREFIX_TOKENS,
+            "pairs": pairs,
+            "first_ttft_ms": first,
+            "second_ttft_ms": second,
+            "first_ttft_p50_ms": statistics.median(first),
+            "second_ttft_p50_ms": statistics.median(second),
+        }
+
+    return asyncio.run(measure())
+
+
+async def _first_token_ms(client: Any, target: Target, system: str, prompt: Prompt) -> float:
+    start = time.perf_counter()
+    stream = await client.chat.completions.create(
+        model=target.model,
+        messages=[{"role": "system", "content": system}, {"role": "user", "content": prompt.content}],
+        max_tokens=4,
+        temperature=0,
+        stream=True,
+        extra_body=target.extra_body or None,
+    )
+    first = None
+    async for chunk in stream:
+        if first is None and any(choice.delta.content for choice in chunk.choices):
+            first = (time.perf_counter() - start) * 1000
+    if first is None:
+        raise RuntimeError("a prefix-caching request streamed no content")
+    return first
 
 
 def bench_transformers_serve(
-    plan: Plan, source: PromptSource, workdir: Path, results: dict[str, Any]
+    plan: Plan, model: BenchModel, source: PromptSource, workdir: Path, section: dict[str, Any]
 ) -> None:
-    _log("transformers serve: saving the model")
-    model_dir = workdir / "gpt2-124m-random-saved"
-    baselines.run_in_child(
-        "save_for_serving", model_name=peers.MODEL, dtype=plan.dtype, directory=str(model_dir)
-    )
-    _log(TS_CB)
-    with peers.transformers_serve(workdir, model_dir, dtype=plan.dtype, continuous_batching=True) as (
+    _log(f"{TS_CB}, {model.name}")
+    with peers.transformers_serve(workdir, model.saved_dir, dtype=plan.dtype, continuous_batching=True) as (
         server,
         target,
     ):
@@ -135,39 +204,54 @@ def bench_transformers_serve(
             rounds = _http_rounds(
                 plan, source, target, streams, health_url=server.base_url + "/health", health=health
             )
-            report.add_system(results, TS_CB, streams, rounds)
-            results["health"][f"{TS_CB} /health, {streams} streams"] = health.summary()
-    if plan.plain_transformers_serve:
-        _log(TS_PLAIN)
-        with peers.transformers_serve(workdir, model_dir, dtype=plan.dtype, continuous_batching=False) as (
-            _,
-            target,
-        ):
+            report.add_system(section, TS_CB, streams, rounds)
+            section["health"][f"{TS_CB} /health, {streams} streams"] = health.summary()
+    if plan.baselines:
+        _log(f"{TS_PLAIN}, {model.name}")
+        with peers.transformers_serve(
+            workdir, model.saved_dir, dtype=plan.dtype, continuous_batching=False
+        ) as (_, target):
             rounds = _http_rounds(plan, source, target, 16, rounds=1, warmup_streams=1)
-            report.add_system(results, TS_PLAIN, 16, rounds)
+            report.add_system(section, TS_PLAIN, 16, rounds)
 
 
-def bench_in_process(plan: Plan, source: PromptSource, results: dict[str, Any]) -> None:
+def bench_llama_cpp(
+    plan: Plan, model: BenchModel, source: PromptSource, workdir: Path, section: dict[str, Any]
+) -> None:
+    if model.gguf is None:
+        reason = "not installed (make bench-llamacpp)" if not llama_cpp.available() else "no GGUF"
+        section["notes"].append(f"{LLAMA_CPP}: skipped for {model.name}: {reason}")
+        return
+    _log(f"{LLAMA_CPP}, {model.name}")
+    with llama_cpp.server(model.gguf, workdir, threads=plan.threads, eos_token_ids=model.eos_token_ids) as (
+        _,
+        target,
+    ):
+        report.add_system(section, LLAMA_CPP, 1, _http_rounds(plan, source, target, 1))
+
+
+def bench_in_process(plan: Plan, model: BenchModel, source: PromptSource, section: dict[str, Any]) -> None:
     common = {
-        "model_name": peers.MODEL,
+        "model_name": model.name,
         "dtype": plan.dtype,
         "threads": plan.threads,
         "max_new_tokens": MAX_TOKENS,
     }
-    _log(SEQUENTIAL)
-    prompt_rounds = [
-        _token_ids(source, plan.seed(16, r))[: plan.sequential_prompts] for r in range(plan.rounds)
-    ]
-    rounds = baselines.run_in_child("sequential", rounds=prompt_rounds, **common)
-    report.add_system(results, SEQUENTIAL, 16, rounds)
-    for streams in CONCURRENCY:
-        _log(f"{STATIC}, {streams}")
+    _log(f"{SEQUENTIAL}, {model.name}")
+    prompt_rounds = [_token_ids(source, plan.seed(16, r))[:8] for r in range(plan.rounds)]
+    report.add_system(
+        section, SEQUENTIAL, 1, baselines.run_in_child("sequential", rounds=prompt_rounds, **common)
+    )
+    for streams in CONCURRENCY[1:]:
+        _log(f"{STATIC}, {streams}, {model.name}")
         prompt_rounds = [_token_ids(source, plan.seed(streams, r), streams) for r in range(plan.rounds)]
         rounds = baselines.run_in_child("static_batch", rounds=prompt_rounds, **common)
-        report.add_system(results, STATIC, streams, rounds)
+        report.add_system(section, STATIC, streams, rounds)
 
 
-def memory_check(server: RunningServer, source: PromptSource, requests: int) -> dict[str, Any]:
+def memory_check(
+    server: RunningServer, model: BenchModel, source: PromptSource, requests: int
+) -> dict[str, Any]:
     """Server RSS before and after `requests` sequential short chat completions (max_tokens 8)."""
     _log(f"memory: {requests} sequential requests")
     prompts = source.prompts(requests + 20, seed=7)
@@ -177,7 +261,7 @@ def memory_check(server: RunningServer, source: PromptSource, requests: int) -> 
             if index == 20:  # after a few to settle: the "before" reading
                 samples.append((0, server.rss_mib()))
             body = {
-                "model": peers.MODEL,
+                "model": model.name,
                 "messages": [{"role": "user", "content": prompt.content}],
                 "max_tokens": 8,
                 "temperature": 0,
@@ -193,6 +277,17 @@ def memory_check(server: RunningServer, source: PromptSource, requests: int) -> 
         "growth_mib": after - before,
         "samples": samples,
     }
+
+
+def _kv_cache_metrics(server: RunningServer) -> dict[str, float]:
+    """The engine's KV cache gauges from /metrics, as the server reports them after the runs."""
+    text = httpx.get(server.base_url + "/metrics", timeout=30).text
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("llmapi_engine_kv_cache"):
+            name, _, value = line.rpartition(" ")
+            found[name] = float(value)
+    return found
 
 
 def _http_rounds(
