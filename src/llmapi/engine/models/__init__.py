@@ -12,10 +12,13 @@ from collections.abc import Callable
 import torch
 
 from llmapi.engine.models.engine_model import EngineModel
+from llmapi.engine.models.gpt2 import build_gpt2
 
 Builder = Callable[[torch.nn.Module, int], EngineModel]
 
-_FAMILIES: dict[str, Builder] = {}
+_FAMILIES: dict[str, Builder] = {
+    "gpt2": build_gpt2,
+}
 
 
 def engine_model_for(model: torch.nn.Module, *, vocab_size: int) -> EngineModel | None:
