@@ -58,13 +58,14 @@ def save_for_serving(*, model_name: str, dtype: str, directory: str) -> dict[str
     server; returns where its GGUF is (None for a model without one) and its end token ids."""
     model, tokenizer = _loaded(model_name, dtype)
     eos = model.generation_config.eos_token_id
-    eos_ids = sorted({*(eos if isinstance(eos, list) else [eos] if eos is not None else [])})
+    eos_ids = {*(eos if isinstance(eos, list) else [eos] if eos is not None else [])}
+    eos_ids |= set(tokenizer.all_special_ids)  # llama.cpp also ends at the GGUF's end-of-turn tokens
     if model.get_input_embeddings().weight.shape[0] > len(tokenizer):
         model.resize_token_embeddings(len(tokenizer))
     model.generation_config.eos_token_id = None  # generate the full max_tokens, as llmapi's ignore_eos
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
-    return {"gguf": _gguf_of(model_name), "eos_token_ids": eos_ids}
+    return {"gguf": _gguf_of(model_name), "eos_token_ids": sorted(eos_ids)}
 
 
 def _gguf_of(model_name: str) -> str | None:

@@ -15,7 +15,8 @@ from pathlib import Path
 from bench.engine.load import Target
 from bench.engine.servers import HOST, RunningServer, free_port, running
 
-VENV_PYTHON = Path(__file__).resolve().parents[1] / ".venv-llamacpp" / "bin" / "python"
+VENV = Path(__file__).resolve().parents[1] / ".venv-llamacpp"
+VENV_PYTHON = VENV / "bin" / "python"
 _BF16 = 32  # LLAMA_FTYPE_MOSTLY_BF16
 _REQUANTIZE = """
 import sys, llama_cpp
@@ -28,7 +29,8 @@ sys.exit(status)
 
 
 def available() -> bool:
-    return VENV_PYTHON.is_file()
+    """Whether `make bench-llamacpp` has installed it."""
+    return (VENV / ".installed").is_file()
 
 
 def requantize_bf16(source: Path, target: Path) -> Path:
