@@ -40,7 +40,8 @@ class EngineSettings(BaseModel):
     `quantization: int8` stores linear layers as int8 (logits stay close, not identical, to the loaded
     model's); `compile` runs the model through torch.compile; `max_prefill_tokens` bounds the prompt tokens
     one step reads, so a long prompt is prefilled in chunks while running streams keep decoding;
-    `model_code: transformers` runs transformers' modules even for a family the engine has its own code for.
+    `model_code: transformers` runs transformers' modules even for a family the engine has its own code for;
+    `process` runs the engine in its own process (the event loop and the model stop sharing one interpreter).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -53,6 +54,7 @@ class EngineSettings(BaseModel):
     compile: bool = False
     max_prefill_tokens: int = Field(default=512, ge=16, le=65_536)
     model_code: ModelCode = "auto"
+    process: bool = False
 
 
 class OIDCSettings(BaseModel):

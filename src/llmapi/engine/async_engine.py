@@ -55,6 +55,15 @@ class AsyncEngine:
         self._stopping = False
         self._thread: threading.Thread | None = None
 
+    @property
+    def max_model_len(self) -> int:
+        return self.engine.max_model_len
+
+    @property
+    def vocab_size(self) -> int:
+        """Token ids the model scores (the tokenizer may know fewer)."""
+        return self.engine.model_runner.vocab_size
+
     def stats(self) -> EngineStats:
         """A snapshot for metrics, read without stopping the engine thread."""
         with self._wakeup:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import torch
@@ -21,6 +22,7 @@ from llmapi.backends.local.end_tokens import end_token_ids, special_token_ids
 from llmapi.backends.local.token_floor import TokenFloor
 from llmapi.config import ConfigError, EngineSettings
 from llmapi.engine.async_engine import AsyncEngine
+from llmapi.engine.engine_process import EngineProcess
 from llmapi.engine.engine_stats import EngineStats
 from llmapi.engine.errors import (
     ConstraintError,
@@ -81,7 +83,7 @@ class LocalTextBackend:
         self._parameters: int | None = None
         self._tokenizer: Any = None
         self._token_floor = TokenFloor(None)
-        self._engine: AsyncEngine | None = None
+        self._engine: AsyncEngine | EngineProcess | None = None
         self._end_token_ids: tuple[int, ...] = ()
 
     @property
@@ -109,12 +111,26 @@ class LocalTextBackend:
             return
         if self._source.removeprefix("builtin:") in BUILTIN_MODELS:
             logger.warning(BUILTIN_NOTICE)
-        engine, tokenizer = await asyncio.to_thread(self._build_engine)
-        self._token_floor = await asyncio.to_thread(TokenFloor.of, tokenizer)
-        self._tokenizer = tokenizer
+        build = functools.partial(_build_engine, self._source, self._settings, self._load)
+        engine: AsyncEngine | EngineProcess
+        if self._settings.process:
+            engine = EngineProcess(
+                build,
+                max_batch_size=self._settings.max_batch_size,
+                max_waiting=self._settings.max_waiting,
+                observer=self._observer,
+            )
+            facts: ModelFacts = await engine.start()
+        else:
+            llm_engine, facts = await asyncio.to_thread(build, self._observer)
+            engine = AsyncEngine(llm_engine, max_waiting=self._settings.max_waiting)
+            engine.start()
+        self._token_floor = await asyncio.to_thread(TokenFloor.of, facts.tokenizer)
+        self._tokenizer = facts.tokenizer
+        self._family, self._parameters = facts.family, facts.parameters
+        self._end_token_ids = facts.end_token_ids
         self._context_length = engine.max_model_len
-        self._engine = AsyncEngine(engine, max_waiting=self._settings.max_waiting)
-        self._engine.start()
+        self._engine = engine
 
     async def close(self) -> None:
         if self._engine is not None:
@@ -157,31 +173,10 @@ class LocalTextBackend:
             if timer is not None:
                 timer.close()
 
-    def _build_engine(self) -> tuple[LLMEngine, Any]:
-        """Load the model and wrap it in an engine (int8 quantization takes a while: off the event loop)."""
-        loader.configure_threads(self._settings.threads)
-        loaded: tuple[Any, Any] = self._load(self._source, loader.pick_dtype(self._settings.dtype))
-        model, tokenizer = loaded
-        self._family, self._parameters = loader.describe(model)
-        self._end_token_ids = end_token_ids(model, tokenizer)
-        engine = LLMEngine(
-            model,
-            tokenizer,
-            vocab_size=len(tokenizer),
-            eos_token_id=tokenizer.eos_token_id,
-            max_batch_size=self._settings.max_batch_size,
-            max_prefill_tokens=self._settings.max_prefill_tokens,
-            quantization=self._settings.quantization,
-            compile_model=self._settings.compile,
-            model_code=self._settings.model_code,
-            observer=self._observer,
-        )
-        return engine, tokenizer
-
     def _with_end_tokens(self, params: SamplingParams) -> SamplingParams:
         """The request's parameters with the model's end-of-turn tokens (unless ignore_eos) and the stop
         strings that are special tokens as stop token ids; logit_bias ids checked against the vocabulary."""
-        vocabulary = self._engine.engine.model_runner.vocab_size if self._engine is not None else 0
+        vocabulary = self._engine.vocab_size if self._engine is not None else 0
         outside = [t for t, _ in params.logit_bias if t >= vocabulary]
         if outside:
             raise InvalidRequestError(
@@ -237,6 +232,40 @@ class LocalTextBackend:
                 param="messages",
             )
         return render_chat(self.tokenizer, prompt)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFacts:
+    """What the backend needs of a loaded model beside its engine (picklable: it leaves an engine process)."""
+
+    tokenizer: Any
+    family: str | None
+    parameters: int
+    end_token_ids: tuple[int, ...]
+
+
+def _build_engine(
+    source: str, settings: EngineSettings, load: LoadCausalLM, observer: StepObserver | None
+) -> tuple[LLMEngine, ModelFacts]:
+    """Load the model and wrap it in an engine (int8 quantization takes a while: off the event loop, or in
+    the engine process)."""
+    loader.configure_threads(settings.threads)
+    loaded: tuple[Any, Any] = load(source, loader.pick_dtype(settings.dtype))
+    model, tokenizer = loaded
+    family, parameters = loader.describe(model)
+    engine = LLMEngine(
+        model,
+        tokenizer,
+        vocab_size=len(tokenizer),
+        eos_token_id=tokenizer.eos_token_id,
+        max_batch_size=settings.max_batch_size,
+        max_prefill_tokens=settings.max_prefill_tokens,
+        quantization=settings.quantization,
+        compile_model=settings.compile,
+        model_code=settings.model_code,
+        observer=observer,
+    )
+    return engine, ModelFacts(tokenizer, family, parameters, end_token_ids(model, tokenizer))
 
 
 def _param(prompt: Prompt) -> str:
