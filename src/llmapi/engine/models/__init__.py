@@ -13,11 +13,16 @@ import torch
 
 from llmapi.engine.models.engine_model import EngineModel
 from llmapi.engine.models.gpt2 import build_gpt2
+from llmapi.engine.models.llama_takeover import build_llama
 
 Builder = Callable[[torch.nn.Module, int], EngineModel]
 
 _FAMILIES: dict[str, Builder] = {
     "gpt2": build_gpt2,
+    "llama": build_llama,
+    "mistral": build_llama,
+    "qwen2": build_llama,
+    "qwen3": build_llama,
 }
 
 
