@@ -41,7 +41,8 @@ class EngineSettings(BaseModel):
     model's); `compile` runs the model through torch.compile; `max_prefill_tokens` bounds the prompt tokens
     one step reads, so a long prompt is prefilled in chunks while running streams keep decoding;
     `model_code: transformers` runs transformers' modules even for a family the engine has its own code for;
-    `process` runs the engine in its own process (the event loop and the model stop sharing one interpreter).
+    `process` runs the engine in its own process (the event loop and the model stop sharing one interpreter);
+    `prefix_caching` lets a prompt start after the longest prefix it shares with a cached one.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -55,6 +56,7 @@ class EngineSettings(BaseModel):
     max_prefill_tokens: int = Field(default=512, ge=16, le=65_536)
     model_code: ModelCode = "auto"
     process: bool = False
+    prefix_caching: bool = True
 
 
 class OIDCSettings(BaseModel):

@@ -54,6 +54,27 @@ class KVCache:
         self.keys = [self._grown(t, new_slots, new_length) for t in self.keys or self._empty_layers()]
         self.values = [self._grown(t, new_slots, new_length) for t in self.values or self._empty_layers()]
 
+    @property
+    def bytes_per_position(self) -> int:
+        """Memory one slot takes per position, keys and values of every layer."""
+        return 2 * self.num_layers * self.num_kv_heads * self.head_dim * self.dtype.itemsize
+
+    def copy_prefix(self, source: int, target: int, length: int) -> None:
+        """Copy the first `length` positions of slot `source` into slot `target`, in every layer."""
+        self.ensure(max(source, target) + 1, length)
+        for layer in (*self.keys, *self.values):
+            layer[target, :, :length] = layer[source, :, :length]
+
+    def keep(self, slots: list[int], length: int) -> None:
+        """Keep only the first `length` positions of `slots`, which become slots 0, 1, ... in that order;
+        the rest of the memory is freed."""
+        if not slots or length < 1:
+            self.release()
+            return
+        rows = torch.tensor(slots, dtype=torch.long)
+        self.keys = [layer[rows, :, :length] for layer in self.keys]  # indexing copies: the old tensors go
+        self.values = [layer[rows, :, :length] for layer in self.values]
+
     def release(self) -> None:
         """Drop the memory; the next `ensure` allocates again."""
         self.keys = []

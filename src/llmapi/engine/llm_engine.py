@@ -9,15 +9,18 @@ from llmapi.engine.errors import PromptTooLongError
 from llmapi.engine.grammar_compiler import GrammarCompiler
 from llmapi.engine.incremental_detokenizer import TokenDecoder
 from llmapi.engine.model_runner import ModelRunner
+from llmapi.engine.prefix_cache import PrefixCache
 from llmapi.engine.request_output import RequestOutput
 from llmapi.engine.sampler import Sampler
 from llmapi.engine.sampling_params import SamplingParams
+from llmapi.engine.scheduled_batch import PrefixCopy
 from llmapi.engine.scheduler import Scheduler
 from llmapi.engine.sequence import Sequence
 from llmapi.engine.token_texts import TokenTexts
 from llmapi.types import ModelCode, Quantization
 
 DEFAULT_MAX_PREFILL_TOKENS = 512
+IDLE_CACHE_BYTES = 256 * 2**20  # the KV cache memory cached prefixes may keep while nothing runs
 
 
 class StepObserver(Protocol):
@@ -29,7 +32,12 @@ class StepObserver(Protocol):
 
 
 class LLMEngine:
-    """Continuous batching over one causal LM. Not thread-safe: one thread drives it (see AsyncEngine)."""
+    """Continuous batching over one causal LM. Not thread-safe: one thread drives it (see AsyncEngine).
+
+    With `prefix_caching`, prompts sharing a prefix with a cached one (a system prompt, a chat history, n
+    choices) start after it instead of recomputing it. While nothing runs, the KV cache keeps the most
+    recent cached prefixes within `idle_cache_bytes`; without prefix caching it is freed.
+    """
 
     def __init__(
         self,
@@ -44,6 +52,8 @@ class LLMEngine:
         quantization: Quantization = "none",
         compile_model: bool = False,
         model_code: ModelCode = "auto",
+        prefix_caching: bool = True,
+        idle_cache_bytes: int = IDLE_CACHE_BYTES,
         observer: StepObserver | None = None,
     ) -> None:
         self.tokenizer = tokenizer
@@ -57,7 +67,12 @@ class LLMEngine:
             compile_model=compile_model,
             model_code=model_code,
         )
-        self.scheduler = Scheduler(max_batch_size=max_batch_size, max_prefill_tokens=max_prefill_tokens)
+        self.scheduler = Scheduler(
+            max_batch_size=max_batch_size,
+            max_prefill_tokens=max_prefill_tokens,
+            prefix_cache=PrefixCache() if prefix_caching else None,
+        )
+        self.idle_cache_bytes = idle_cache_bytes
         self.sampler = Sampler(seed)
         self.grammars = GrammarCompiler(tokenizer, vocab_size=vocab_size, eos_token_id=eos_token_id)
         self.observer = observer
@@ -106,11 +121,12 @@ class LLMEngine:
         batch = self.scheduler.schedule()
         if batch.empty:
             return []
+        self._copy_prefixes(batch.prefix_copies)
         logits = self.model_runner.run(batch)
         sampled = self.sampler.sample(logits, batch.sequences)
         outputs = self.scheduler.postprocess(batch, sampled.token_ids, sampled.logprobs)
         if not self.scheduler.has_unfinished():
-            self.model_runner.release_memory()
+            self._shrink_idle_cache()
         if self.observer is not None:
             self.observer.on_step(
                 batch_size=len(batch.decode) + len(batch.prefill),
@@ -119,3 +135,19 @@ class LLMEngine:
                 seconds=time.perf_counter() - started,
             )
         return outputs
+
+    def _copy_prefixes(self, copies: tuple[PrefixCopy, ...]) -> None:
+        for copy in copies:
+            self.model_runner.cache.copy_prefix(copy.source, copy.target, copy.length)
+
+    def _shrink_idle_cache(self) -> None:
+        """Nothing runs: free the KV cache, or keep the latest cached prefixes within idle_cache_bytes."""
+        cache = self.model_runner.cache
+        if not self.scheduler.num_cached_prefixes:
+            self.model_runner.release_memory()
+            return
+        slots, length = cache.capacity
+        if slots * length * cache.bytes_per_position <= self.idle_cache_bytes:
+            return
+        kept, longest = self.scheduler.keep_cached_prefixes(self.idle_cache_bytes // cache.bytes_per_position)
+        cache.keep(kept, longest)

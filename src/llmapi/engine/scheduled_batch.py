@@ -27,11 +27,23 @@ class PrefillChunk:
 
 
 @dataclass(frozen=True, slots=True)
+class PrefixCopy:
+    """Copy the keys and values of the first `length` positions of slot `source` into slot `target`, before
+    the step's forward pass (in the order listed: a later copy may read a slot an earlier one wrote)."""
+
+    source: int
+    target: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
 class ScheduledBatch:
-    """The work of one engine step: sequences decoding one token, and prompt chunks being prefilled."""
+    """The work of one engine step: cached prefixes to copy, sequences decoding one token, and prompt chunks
+    being prefilled."""
 
     decode: tuple[Sequence, ...]
     prefill: tuple[PrefillChunk, ...]
+    prefix_copies: tuple[PrefixCopy, ...] = ()
 
     @property
     def sequences(self) -> tuple[Sequence, ...]:

@@ -79,6 +79,14 @@ class Sequence:
         return self.num_prefilled >= len(self.prompt_token_ids)
 
     @property
+    def cached_token_ids(self) -> list[int]:
+        """The tokens whose keys and values are in the slot after the last completed step: the prompt read
+        so far, then the output but its last token (which the next decode step feeds)."""
+        if not self.is_prefilled:
+            return self.prompt_token_ids[: self.num_prefilled]
+        return (self.prompt_token_ids + self.output_token_ids)[:-1]
+
+    @property
     def is_finished(self) -> bool:
         return self.status is SequenceStatus.FINISHED
 

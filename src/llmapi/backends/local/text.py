@@ -263,6 +263,7 @@ def _build_engine(
         quantization=settings.quantization,
         compile_model=settings.compile,
         model_code=settings.model_code,
+        prefix_caching=settings.prefix_caching,
         observer=observer,
     )
     return engine, ModelFacts(tokenizer, family, parameters, end_token_ids(model, tokenizer))
