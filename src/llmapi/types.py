@@ -22,7 +22,7 @@ Role = Literal["admin", "developer", "service"]
 MessageRole = Literal["system", "developer", "user", "assistant", "tool"]
 """Who speaks a chat message (not to be confused with a credential's Role)."""
 
-Quantization = Literal["none", "int8"]
+Quantization = Literal["none", "int8", "int4"]
 """How the engine stores linear layers' weights: as loaded, or int8 with activations quantized per call."""
 
 ModelCode = Literal["auto", "transformers"]

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import torch
 from transformers.pytorch_utils import Conv1D
 
-from llmapi.engine.int8_linear import Int8Linear
+from llmapi.engine.int4_linear import Int4Linear, int4_group_size, int4_kernel_available
+from llmapi.engine.int8_linear import Int8Linear, int8_kernel_available
+
+logger = logging.getLogger(__name__)
 
 
 def conv1d_to_linear(model: torch.nn.Module) -> int:
@@ -29,11 +35,51 @@ def conv1d_to_linear(model: torch.nn.Module) -> int:
 
 
 def quantize_linears_int8(model: torch.nn.Module) -> int:
-    """Replace every nn.Linear (the output head included) by an Int8Linear; returns how many."""
+    """Replace every nn.Linear (the output head included) by a weight-only Int8Linear; returns how many.
+
+    Where this torch build lacks the kernel, the model stays as it is (logged) and 0 is returned.
+    """
+    if not int8_kernel_available():
+        logger.warning(
+            "quantization int8: torch %s has no _weight_int8pack_mm; not quantized", torch.__version__
+        )
+        return 0
+    return _replace_linears(model, Int8Linear)
+
+
+def quantize_linears_int4(model: torch.nn.Module) -> int:
+    """Replace every nn.Linear (the output head included) by a weight-only Int4Linear; returns how many.
+
+    A layer whose shape the kernel cannot pack (input width no group size divides, output rows not a
+    multiple of 16) stays in floating point (logged). Where this torch
+    build lacks the kernels, the model stays as it is (logged) and 0 is returned.
+    """
+    if not int4_kernel_available():
+        logger.warning(
+            "quantization int4: torch %s has no int4 CPU kernels; not quantized", torch.__version__
+        )
+        return 0
+
+    def int4(linear: torch.nn.Linear) -> torch.nn.Module:
+        group_size = int4_group_size(linear.in_features, linear.out_features)
+        if group_size is None:
+            logger.warning(
+                "quantization int4: a %d->%d linear layer stays unquantized (shape the kernel cannot pack)",
+                linear.in_features,
+                linear.out_features,
+            )
+            return linear
+        return Int4Linear(linear, group_size)
+
+    return _replace_linears(model, int4)
+
+
+def _replace_linears(model: torch.nn.Module, rewrite: Callable[[torch.nn.Linear], torch.nn.Module]) -> int:
     replaced = 0
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
             if type(child) is torch.nn.Linear:
-                setattr(parent, name, Int8Linear(child))
-                replaced += 1
+                new = rewrite(child)
+                setattr(parent, name, new)
+                replaced += new is not child
     return replaced

@@ -6,7 +6,7 @@ import torch
 
 from llmapi.engine.forward_batch import ForwardBatch, PrefillSpan
 from llmapi.engine.kv_cache import KVCache
-from llmapi.engine.model_rewrites import conv1d_to_linear, quantize_linears_int8
+from llmapi.engine.model_rewrites import conv1d_to_linear, quantize_linears_int4, quantize_linears_int8
 from llmapi.engine.models import engine_model_for
 from llmapi.engine.scheduled_batch import ScheduledBatch
 from llmapi.engine.sequence import Sequence
@@ -63,6 +63,8 @@ class ModelRunner:
             conv1d_to_linear(model)
         if quantization == "int8":
             quantize_linears_int8(model)
+        elif quantization == "int4":
+            quantize_linears_int4(model)
         self._forward: Any = torch.compile(model, dynamic=True) if compile_model else model
 
     @torch.inference_mode()
