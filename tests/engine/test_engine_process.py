@@ -21,11 +21,12 @@ import llmapi.backends.local
 from llmapi.backends.base import GenerationChunk, TextPrompt
 from llmapi.backends.local.text import LocalTextBackend
 from llmapi.config import ConfigError, EngineSettings
+from llmapi.engine.constraint import Constraint
 from llmapi.engine.engine_process import EngineProcess
 from llmapi.engine.engine_stats import EngineStats
 from llmapi.engine.errors import EngineStoppedError
 from llmapi.engine.sampling_params import SamplingParams
-from llmapi.errors import ContextLengthExceededError, ServiceUnavailableError
+from llmapi.errors import ContextLengthExceededError, ServiceUnavailableError, UnsupportedError
 from llmapi.model_specs import ModelSpec
 
 ASSETS = Path(llmapi.backends.local.__file__).parent / "assets" / "gpt2-124m-random"
@@ -34,7 +35,7 @@ POISON = 13
 """A prompt holding this token makes the failing model's forward pass raise."""
 SPEC = ModelSpec(id="tiny", task="text-generation", backend="transformers", source="tiny-test-model")
 SETTINGS = EngineSettings(dtype="float32", threads=1, max_batch_size=2, max_waiting=4)
-GREEDY = SamplingParams(max_tokens=10, temperature=0.0, ignore_eos=True)
+GREEDY = SamplingParams(max_tokens=10, temperature=0.0, ignore_eos=True, logprobs=2)
 LONG = SamplingParams(max_tokens=50, ignore_eos=True)
 
 
@@ -108,10 +109,7 @@ async def test_greedy_tokens_are_those_of_the_in_thread_engine(in_process: Local
     finally:
         await in_thread.close()
     got = await asyncio.gather(*(collect(in_process.generate(prompt, GREEDY)) for prompt in prompts))
-    assert ["".join(c.text for c in chunks) for chunks in got] == [
-        "".join(c.text for c in chunks) for chunks in expected
-    ]
-    assert [chunks[-1] for chunks in got] == [chunks[-1] for chunks in expected]
+    assert got == expected  # text, token logprobs and usage, chunk by chunk
     assert in_process.card.context_length == CONTEXT
 
 
@@ -145,6 +143,12 @@ async def test_engine_refusals_reach_the_client_as_in_thread(in_process: LocalTe
     assert (chunks[-1].finish_reason, chunks[-1].completion_tokens) == ("length", 2)
     with pytest.raises(ContextLengthExceededError):
         await anext(in_process.generate(TextPrompt(token_ids=(5,) * CONTEXT), LONG))
+
+
+async def test_a_grammar_the_engine_cannot_enforce_is_refused(in_process: LocalTextBackend) -> None:
+    params = SamplingParams(constraint=Constraint("json_schema", '{"type": "object", "bad": '))
+    with pytest.raises(UnsupportedError, match="cannot enforce"):
+        await anext(in_process.generate(TextPrompt(text="a"), params))
 
 
 async def test_a_model_that_does_not_load_raises_the_loaders_error() -> None:
@@ -190,6 +194,7 @@ def _build_tiny(observer: Any) -> Any:
 
 PARENT = """
 import asyncio, sys
+from llmapi.engine.constraint import Constraint
 from llmapi.engine.engine_process import EngineProcess
 from tests.engine.test_engine_process import _build_tiny
 

@@ -28,8 +28,10 @@ from llmapi.engine.llm_engine import StepObserver
 from llmapi.engine.request_output import RequestOutput
 from llmapi.engine.sampling_params import SamplingParams
 
-ENGINE_PROCESS_ENVIRONMENT: Mapping[str, str] = {"OMP_WAIT_POLICY": "PASSIVE"}
-"""Set for the engine process only, unless already set (bench/engine_levers/engine_process.py measured)."""
+ENGINE_PROCESS_ENVIRONMENT: Mapping[str, str | None] = {"OMP_WAIT_POLICY": "PASSIVE"}
+"""The engine process's environment differs from this one's by these (None: unset). `llmapi serve` sets
+OMP_WAIT_POLICY=PASSIVE so that OpenMP threads do not spin against the event loop; the engine process has
+no event loop to spin against (bench/engine_levers/engine_process.py measured the policies)."""
 
 STOP_SECONDS = 10.0
 """How long close() waits for the engine process to finish its step and exit before killing it."""
@@ -50,7 +52,7 @@ class EngineProcess:
         max_batch_size: int,
         max_waiting: int,
         observer: StepObserver | None = None,
-        environment: Mapping[str, str] = ENGINE_PROCESS_ENVIRONMENT,
+        environment: Mapping[str, str | None] = ENGINE_PROCESS_ENVIRONMENT,
     ) -> None:
         self._build = build
         self.max_waiting = max_waiting
@@ -231,12 +233,19 @@ class EngineProcess:
 
 
 @contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """`values` in os.environ while a process is spawned (it copies the environment), unless already set."""
-    added = {name: value for name, value in values.items() if name not in os.environ}
-    os.environ.update(added)
+def _environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """os.environ changed by `values` (None: unset) while a process is spawned: it copies the environment."""
+    saved = {name: os.environ.get(name) for name in values}
     try:
+        _update(values)
         yield
     finally:
-        for name in added:
+        _update(saved)
+
+
+def _update(values: Mapping[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
             os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
