@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from array import array
 from typing import Any
 
 import torch
@@ -41,6 +42,7 @@ class ModelRunner:
                     "serve this model through a remote engine (backend 'openai')"
                 )
         self.model = model
+        self._first_slots = list(range(max_batch_size))
         self.vocab_size = min(vocab_size, int(config.vocab_size))
         self.max_model_len = int(config.max_position_embeddings)
         num_heads = int(config.num_attention_heads)
@@ -53,6 +55,7 @@ class ModelRunner:
             max_length=self.max_model_len,
             dtype=next(model.parameters()).dtype,
         )
+        self._key_positions = torch.arange(self.max_model_len)
         model.eval()
         self._trim_output_embeddings()
         self.own_model = engine_model_for(model, vocab_size=self.vocab_size) if model_code == "auto" else None
@@ -73,27 +76,15 @@ class ModelRunner:
         dtype (the sampler computes in float32)."""
         if batch.empty:
             return torch.empty((0, self.vocab_size))
-        token_ids, positions, slots = self._pack(batch)
-        forward_batch = self._forward_batch(batch, positions, slots)
-        last_tokens = list(range(len(batch.decode)))
-        last_tokens += [
-            s.start + s.length - 1
-            for s, c in zip(forward_batch.prefill_spans, batch.prefill, strict=True)
-            if c.completes_prompt
-        ]
+        token_ids, positions, forward_batch, logit_rows = self._inputs(batch)
         if self.own_model is not None:
-            own_logits: torch.Tensor = self._forward(
-                torch.tensor(token_ids),
-                torch.tensor(positions),
-                forward_batch,
-                torch.tensor(last_tokens, dtype=torch.long),
-            )
+            own_logits: torch.Tensor = self._forward(token_ids, positions, forward_batch, logit_rows)
             return own_logits[:, : self.vocab_size]
         output = self._forward(
-            input_ids=torch.tensor([token_ids]),
-            position_ids=torch.tensor([positions]),
+            input_ids=token_ids.unsqueeze(0),
+            position_ids=positions.unsqueeze(0),
             use_cache=False,
-            logits_to_keep=torch.tensor(last_tokens, dtype=torch.long),
+            logits_to_keep=logit_rows,
             **{FORWARD_BATCH_KWARG: forward_batch},
         )
         logits: torch.Tensor = output.logits[0, :, : self.vocab_size]
@@ -126,51 +117,53 @@ class ModelRunner:
             trimmed.bias = torch.nn.Parameter(head.bias[: self.vocab_size], requires_grad=False)
         self.model.set_output_embeddings(trimmed)
 
-    @staticmethod
-    def _pack(batch: ScheduledBatch) -> tuple[list[int], list[int], list[int]]:
-        token_ids, positions, slots = [], [], []
-        for seq in batch.decode:
-            token_ids.append(seq.last_token_id)
-            positions.append(seq.num_tokens - 1)
-            slots.append(_slot(seq))
+    def _inputs(self, batch: ScheduledBatch) -> tuple[torch.Tensor, torch.Tensor, ForwardBatch, torch.Tensor]:
+        """The packed token ids and positions, the ForwardBatch, and the rows whose logits are wanted: one
+        tensor made from Python lists per step (through an array: several times faster than torch.tensor),
+        the rest by tensor ops."""
+        decode = batch.decode
+        num_decode = len(decode)
+        token_ids = [seq.last_token_id for seq in decode]
+        positions = [seq.num_tokens - 1 for seq in decode]
+        slots = [_slot(seq) for seq in decode]
+        spans, logit_rows = [], list(range(num_decode))
         for chunk in batch.prefill:
-            token_ids.extend(chunk.token_ids)
-            positions.extend(range(chunk.start, chunk.start + chunk.length))
-            slots.extend([_slot(chunk.seq)] * chunk.length)
-        return token_ids, positions, slots
-
-    def _forward_batch(self, batch: ScheduledBatch, positions: list[int], slots: list[int]) -> ForwardBatch:
-        num_decode = len(batch.decode)
-        decode_slots = slots[:num_decode]
-        decode_rows = max(decode_slots, default=-1) + 1
-        decode_length = max(positions[:num_decode], default=-1) + 1
+            start, slot = len(token_ids), _slot(chunk.seq)
+            token_ids += chunk.token_ids
+            positions += range(chunk.start, chunk.start + chunk.length)
+            slots += [slot] * chunk.length
+            spans.append(
+                PrefillSpan.build(start=start, length=chunk.length, slot=slot, cache_start=chunk.start)
+            )
+            if chunk.completes_prompt:
+                logit_rows.append(start + chunk.length - 1)
         # Room for whole prompts at once: a prompt read in chunks then grows (copies) the cache once.
         prompt_end = max((chunk.seq.num_prompt_tokens for chunk in batch.prefill), default=0)
         self.cache.ensure(max(slots) + 1, max(max(positions) + 1, prompt_end))
-        mask = torch.zeros((decode_rows, 1, 1, decode_length), dtype=torch.bool)
-        if num_decode:
-            mask[:, :, :, 0] = True  # rows of slots not decoding attend to something harmless, not nothing
-            lengths = torch.tensor(positions[:num_decode]) + 1
-            mask[decode_slots, 0, 0, :] = torch.arange(decode_length).unsqueeze(0) < lengths.unsqueeze(1)
-        spans, start = [], num_decode
-        for chunk in batch.prefill:
-            spans.append(
-                PrefillSpan.build(
-                    start=start, length=chunk.length, slot=_slot(chunk.seq), cache_start=chunk.start
-                )
-            )
-            start += chunk.length
-        return ForwardBatch(
+        tokens = len(token_ids)
+        packed = torch.frombuffer(array("q", token_ids + positions + slots + logit_rows), dtype=torch.long)
+        token_slots, token_positions = packed[2 * tokens : 3 * tokens], packed[tokens : 2 * tokens]
+        decode_slots, decode_positions = token_slots[:num_decode], token_positions[:num_decode]
+        decode_rows = max(slots[:num_decode], default=-1) + 1
+        in_order = slots[:num_decode] == self._first_slots[:num_decode]
+        lengths = decode_positions + 1
+        if not in_order:
+            # Rows of slots not decoding attend to position 0: something harmless, not nothing.
+            lengths = torch.ones(decode_rows, dtype=torch.long).index_copy_(0, decode_slots, lengths)
+        decode_length = max(positions[:num_decode], default=-1) + 1
+        keys = self._key_positions[:decode_length]
+        forward_batch = ForwardBatch(
             cache=self.cache,
-            token_slots=torch.tensor(slots),
-            token_positions=torch.tensor(positions),
+            token_slots=token_slots,
+            token_positions=token_positions,
             num_decode=num_decode,
-            decode_slots=torch.tensor(decode_slots, dtype=torch.long),
+            decode_slots=decode_slots,
             decode_rows=decode_rows,
-            decode_rows_in_order=decode_slots == list(range(num_decode)),
-            decode_mask=mask,
+            decode_rows_in_order=in_order,
+            decode_mask=(keys < lengths.unsqueeze(1)).view(decode_rows, 1, 1, decode_length),
             prefill_spans=tuple(spans),
         )
+        return packed[:tokens], token_positions, forward_batch, packed[3 * tokens :]
 
 
 def _slot(seq: Sequence) -> int:
