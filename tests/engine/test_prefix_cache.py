@@ -123,21 +123,24 @@ def test_a_prompt_sharing_nothing_is_not_held_back_by_a_long_prefill() -> None:
     assert [s.request_id for s in scheduler.waiting] == ["choice"]
 
 
-def test_an_evicted_slot_is_never_used_as_a_source() -> None:
-    scheduler = Scheduler(max_batch_size=2, prefix_cache=PrefixCache(BLOCK))
+def test_slots_are_taken_lowest_first_and_an_evicted_slot_is_never_used_as_a_source() -> None:
+    scheduler = Scheduler(max_batch_size=3, prefix_cache=PrefixCache(BLOCK))
     prompts = {name: [base + i for i in range(20)] for name, base in (("a", 0), ("b", 100), ("c", 200))}
-    for name in ("a", "b", "c"):  # c takes the least recently used slot: a's
+    for name in ("a", "b"):  # b takes slot 0, a's: the batch stays one row
         scheduler.add(seq(name, prompts[name], max_tokens=1))
-        run(scheduler, scheduler.schedule())
-    b_again = seq("b-again", prompts["b"])
-    scheduler.add(b_again)
+        batch = scheduler.schedule()
+        assert batch.prefill[0].seq.slot == 0
+        run(scheduler, batch)
+    scheduler.add(seq("b-again", prompts["b"]))
     batch = scheduler.schedule()
-    assert (b_again.slot, batch.prefill[0].start) == (1, 19)
+    assert [(c.seq.slot, c.start) for c in batch.prefill] == [(0, 19)]  # b's prefix, in place
     run(scheduler, batch)
-    a_again = seq("a-again", prompts["a"])
-    scheduler.add(a_again)
-    batch = scheduler.schedule()
-    assert (a_again.slot, batch.prefix_copies, batch.prefill[0].start) == (0, (), 0)
+    scheduler.abort("b-again")  # its slot keeps b's prompt
+    scheduler.add(seq("c", prompts["c"]))
+    scheduler.add(seq("b3", prompts["b"]))
+    batch = scheduler.schedule()  # c evicts b from slot 0: b3 finds nothing and starts from scratch
+    assert [(chunk.seq.slot, chunk.start) for chunk in batch.prefill] == [(0, 0), (1, 0)]
+    assert batch.prefix_copies == ()
 
 
 def test_an_aborted_sequence_leaves_what_it_prefilled_and_a_failed_step_leaves_nothing() -> None:
@@ -162,7 +165,7 @@ def test_cached_prefixes_are_kept_most_recent_first_within_the_idle_budget() -> 
     scheduler = Scheduler(max_batch_size=4, prefix_cache=PrefixCache(BLOCK))
     for i in range(3):
         scheduler.add(seq(str(i), [1000 * i + t for t in range(20)], max_tokens=1))
-        run(scheduler, scheduler.schedule())
+    run(scheduler, scheduler.schedule())
     assert scheduler.num_cached_prefixes == 3
     kept, longest = scheduler.keep_cached_prefixes(max_positions=45)
     assert (kept, longest) == ([1, 2], 20)

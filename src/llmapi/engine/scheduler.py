@@ -20,9 +20,9 @@ class Scheduler:
     over several steps, so running sequences keep decoding while it is read.
 
     With a `prefix_cache`, a finished sequence's slot keeps its keys and values until the slot is needed
-    (an empty slot is taken first, then the least recently used cached one). A new sequence starts after
-    the longest prefix of its prompt that some slot holds: it takes that slot when it is free, or the
-    batch copies the prefix into its own slot. A sequence whose prompt shares more with a prompt still
+    (slots are taken lowest first, so a prefix survives while fewer sequences run). A new sequence starts
+    after the longest prefix of its prompt that some slot holds: it takes that slot when it is free, or
+    the batch copies the prefix into its own slot. A sequence whose prompt shares more with a prompt still
     being prefilled waits for it (n choices of one prompt cost one prefill).
     """
 
@@ -37,7 +37,9 @@ class Scheduler:
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
         self._free_slots = list(range(max_batch_size))  # empty slots (a heap)
-        self._cached_slots: OrderedDict[int, None] = OrderedDict()  # free slots holding a prefix, LRU first
+        self._cached_slots: OrderedDict[int, None] = (
+            OrderedDict()
+        )  # free slots holding a prefix, oldest first
         self.num_cached_prompt_tokens = 0  # prompt tokens taken from the cache instead of prefilled
 
     def has_unfinished(self) -> bool:
@@ -187,12 +189,16 @@ class Scheduler:
         return copy
 
     def _take_slot(self) -> int:
-        """An empty slot, else the least recently used cached one (its prefix is forgotten)."""
-        if self._free_slots:
-            return heapq.heappop(self._free_slots)
-        slot, _ = self._cached_slots.popitem(last=False)
-        if self.prefix_cache is not None:
-            self.prefix_cache.forget(slot)
+        """The lowest free slot, empty or not (a cached prefix there is forgotten): the slots in use stay
+        as few as the sequences running at once, since the cache holds, and decode attention reads, every
+        row up to the highest slot in use."""
+        slot = min((*self._free_slots[:1], *self._cached_slots))  # the heap's first is its lowest
+        if slot in self._cached_slots:
+            del self._cached_slots[slot]
+            if self.prefix_cache is not None:
+                self.prefix_cache.forget(slot)
+        else:
+            heapq.heappop(self._free_slots)
         return slot
 
     def _remember(self, seq: Sequence) -> None:
