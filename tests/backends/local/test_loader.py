@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import huggingface_hub.constants
 import pytest
@@ -12,6 +12,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 from llmapi.backends.local import loader
 from llmapi.backends.local.loader import configure_threads, load_causal_lm, pick_dtype
 from llmapi.config import ConfigError
+from llmapi.engine import kernel_choice
 
 ASSETS = Path(loader.__file__).parent / "assets" / "gpt2-124m-random"
 
@@ -41,26 +42,31 @@ def test_pick_dtype_honours_an_explicit_setting(
     assert pick_dtype(setting) == expected
 
 
-def test_pick_dtype_auto_gives_a_supported_dtype() -> None:
-    assert pick_dtype("auto") in (torch.float32, torch.bfloat16)
+def test_pick_dtype_auto_loads_float32_on_cpu_for_the_measurement_to_settle() -> None:
+    assert pick_dtype("auto") == torch.float32
 
 
-@pytest.mark.parametrize(
-    ("flags", "expected"),
-    [
-        ("fpu sse2 avx2 avx512f avx512_bf16 avx512_vnni", True),
-        ("fpu sse2 avx2 amx_tile amx_bf16", True),
-        ("fpu sse2 avx2 avx512f", False),
-    ],
-)
-def test_cpu_bf16_detection_reads_the_flags(tmp_path: Path, flags: str, expected: bool) -> None:
-    cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\n")
-    assert loader._cpu_has_native_bf16(cpuinfo) is expected
+@pytest.mark.parametrize("chosen", [torch.float32, torch.bfloat16])
+def test_settle_dtype_auto_converts_to_the_measured_fastest(
+    monkeypatch: pytest.MonkeyPatch, chosen: torch.dtype
+) -> None:
+    timed: list[list[tuple[int, int]]] = []
+
+    def fastest(shapes: list[tuple[int, int]]) -> kernel_choice.DtypeChoice:
+        timed.append(shapes)
+        return kernel_choice.DtypeChoice(chosen, 0.5 if chosen == torch.bfloat16 else 3.0, 2, 0.01)
+
+    monkeypatch.setattr(kernel_choice, "fastest_dtype", fastest)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Linear(16, 8))
+    assert next(loader.settle_dtype(model, "auto").parameters()).dtype == chosen
+    assert timed == [[(8, 16), (16, 8)]]
 
 
-def test_cpu_bf16_detection_is_false_when_cpuinfo_is_unreadable(tmp_path: Path) -> None:
-    assert loader._cpu_has_native_bf16(tmp_path / "missing") is False
+@pytest.mark.parametrize("setting", ["float32", "bfloat16"])
+def test_settle_dtype_keeps_an_explicit_setting(monkeypatch: pytest.MonkeyPatch, setting: Any) -> None:
+    monkeypatch.setattr(kernel_choice, "fastest_dtype", lambda shapes: pytest.fail("measured"))
+    model = torch.nn.Linear(8, 8)
+    assert loader.settle_dtype(model, setting) is model and model.weight.dtype == torch.float32
 
 
 def test_builtin_source_builds_the_builtin_model() -> None:

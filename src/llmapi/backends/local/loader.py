@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal, TypeVar, cast
 
 import torch
 from safetensors import SafetensorError
@@ -16,39 +15,48 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from llmapi.backends.local import gguf_cache
 from llmapi.backends.local.builtin import build_builtin_model
 from llmapi.config import ConfigError
+from llmapi.engine import kernel_choice
 
 logger = logging.getLogger(__name__)
 
 BUILTIN_PREFIX = "builtin:"
-_CPU_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 _LOCAL_PATH_PREFIXES = ("/", "./", "../", "~", ".\\", "..\\")
 DEFAULT_MODEL_CACHE = Path("~/.cache/llmapi/models")
+M = TypeVar("M", bound=torch.nn.Module)
 
 
 def pick_dtype(setting: Literal["auto", "float32", "bfloat16"]) -> torch.dtype:
-    """The dtype to run in: an explicit setting wins; `auto` takes bfloat16 where the hardware has it."""
+    """The dtype to load in: an explicit setting wins; `auto` loads float32 on CPU (`settle_dtype` then
+    measures which of float32 and bfloat16 runs faster) and bfloat16 on a GPU that has it."""
     if setting == "float32":
         return torch.float32
     if setting == "bfloat16":
         return torch.bfloat16
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         return torch.bfloat16
-    return torch.bfloat16 if _cpu_has_native_bf16() else torch.float32
+    return torch.float32
 
 
-def _cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether the CPU multiplies bfloat16 matrices natively; False where this cannot be told."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return not _CPU_BF16_FLAGS.isdisjoint(value.split())
-    return False
+def settle_dtype(model: M, setting: Literal["auto", "float32", "bfloat16"]) -> M:
+    """The loaded model in the dtype it will run in. With `auto`, a float32 model on CPU is timed on its own
+    linear shapes in float32 and bfloat16 (a fraction of a second) and converted if bfloat16 is clearly
+    faster; the figures are logged."""
+    parameter = next(model.parameters(), None)
+    if setting != "auto" or parameter is None or parameter.dtype != torch.float32 or parameter.is_cuda:
+        return model
+    shapes = kernel_choice.linear_shapes(model)
+    choice = kernel_choice.fastest_dtype(shapes)
+    logger.info(
+        "dtype auto: %s (bfloat16 takes %.2fx float32's time on this model's linear shapes %s at batch %s; "
+        "%d timed in %.0f ms)",
+        str(choice.dtype).removeprefix("torch."),
+        choice.bfloat16_over_float32,
+        shapes,
+        " and ".join(map(str, kernel_choice.DECODE_BATCHES)),
+        choice.timed,
+        choice.seconds * 1000,
+    )
+    return model.to(choice.dtype) if choice.dtype != torch.float32 else model
 
 
 def load_causal_lm(
@@ -148,5 +156,9 @@ def describe(model: torch.nn.Module) -> tuple[str | None, int]:
 
 
 def configure_threads(threads: int | None) -> None:
-    """Set the threads torch computes with: the given count, or one per CPU. Safe to call again."""
+    """Set the threads torch computes with: the given count, or one per CPU. Safe to call again.
+
+    One per CPU is not measured at start: a 1-vs-all timing of a few matmuls says little about a step,
+    which also pays thread-team start-up per op, and would be skewed by whatever else runs at start-up
+    (bench/engine_levers measures the `threads` lever on whole steps)."""
     torch.set_num_threads(threads or os.cpu_count() or 1)

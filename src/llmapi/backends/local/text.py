@@ -252,6 +252,7 @@ def _build_engine(
     loader.configure_threads(settings.threads)
     loaded: tuple[Any, Any] = load(source, loader.pick_dtype(settings.dtype))
     model, tokenizer = loaded
+    model = loader.settle_dtype(model, settings.dtype)
     family, parameters = loader.describe(model)
     engine = LLMEngine(
         model,
