@@ -81,17 +81,18 @@ def _refuse_unsupported(config: Any) -> None:
 
 
 def _fused_linear(*parts: Any, rows: int | None = None) -> torch.nn.Linear:
-    """One nn.Linear computing `parts` side by side (their outputs concatenated), its first `rows` outputs
-    only when given. A single part shares its tensors."""
+    """One nn.Linear computing `parts` side by side (their outputs concatenated), only its first `rows`
+    outputs when given. A single part keeps its tensors; a part without a bias gets zeros if another has
+    one."""
     weights = [part.weight.detach() for part in parts]
-    biases = [part.bias for part in parts]
-    if any(b is not None for b in biases):
+    weight = weights[0] if len(parts) == 1 else torch.cat(weights)
+    bias = None
+    if any(part.bias is not None for part in parts):
         biases = [
-            b.detach() if b is not None else w.new_zeros(w.shape[0])
-            for b, w in zip(biases, weights, strict=True)
+            w.new_zeros(w.shape[0]) if part.bias is None else part.bias.detach()
+            for part, w in zip(parts, weights, strict=True)
         ]
-    weight = weights[0] if len(weights) == 1 else torch.cat(weights)
-    bias = None if biases[0] is None else biases[0] if len(biases) == 1 else torch.cat(biases)
+        bias = biases[0] if len(parts) == 1 else torch.cat(biases)
     if rows is not None:
         weight = weight[:rows]
         bias = None if bias is None else bias[:rows]
