@@ -31,7 +31,7 @@ def attend(
 
     outputs: list[torch.Tensor] = []
     if batch.num_decode:
-        outputs.append(_decode_attention(batch, query, cache_keys, cache_values, scaling, grouped))
+        outputs.append(_decode_attention(batch, query, cache_keys, cache_values, scaling))
     for span in batch.prefill_spans:
         outputs.append(
             _prefill_attention(span, query, key, value, cache_keys, cache_values, scaling, grouped)
@@ -82,10 +82,16 @@ def _decode_attention(
     cache_keys: torch.Tensor,
     cache_values: torch.Tensor,
     scaling: float | None,
-    grouped: bool,
 ) -> torch.Tensor:
-    """One query per decoding sequence, attending over its slot; returns [1, num_decode, heads, head_dim]."""
-    queries = query[0, :, : batch.num_decode].transpose(0, 1).unsqueeze(2)  # [num_decode, heads, 1, dim]
+    """One query per decoding sequence, attending over its slot; returns [1, num_decode, heads, head_dim].
+
+    The query heads that share a key/value head are that head's queries ([n, kv_heads, group, dim]): the
+    mask is the same for all of them, and the keys are read once instead of repeated for every group.
+    """
+    _, heads, _, head_dim = query.shape
+    kv_heads = cache_keys.shape[1]
+    num_decode = batch.num_decode
+    queries = query[0, :, :num_decode].transpose(0, 1).reshape(num_decode, kv_heads, -1, head_dim)
     if not batch.decode_rows_in_order:
         # Scatter the queries to their slots so the cache is read as a view, never copied.
         rows = queries.new_zeros((batch.decode_rows, *queries.shape[1:]))
@@ -98,8 +104,7 @@ def _decode_attention(
         cache_values[: batch.decode_rows, :, :length],
         attn_mask=batch.decode_mask,
         scale=scaling,
-        enable_gqa=grouped,
     )
     if not batch.decode_rows_in_order:
         out = out[batch.decode_slots]
-    return out.squeeze(2).unsqueeze(0)
+    return out.reshape(1, num_decode, heads, head_dim)
