@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence as Items
 from dataclasses import dataclass
 from math import inf
@@ -83,14 +84,28 @@ class Sampler:
             (torch.tensor(rows), torch.tensor(token_ids)), torch.tensor(biases), accumulate=True
         )
 
-    def _apply_penalties(self, logits: torch.Tensor, seqs: Items[Sequence]) -> None:
-        vocab = logits.shape[-1]
-        for row, seq in enumerate(seqs):
-            presence, frequency = seq.params.presence_penalty, seq.params.frequency_penalty
-            if not seq.output_token_ids or not _penalized(seq):
-                continue
-            counts = torch.bincount(torch.tensor(seq.output_token_ids), minlength=vocab)[:vocab]
-            logits[row] -= frequency * counts + presence * (counts > 0)
+    @staticmethod
+    def _apply_penalties(logits: torch.Tensor, seqs: Items[Sequence]) -> None:
+        """Every penalized row's token counts in one indexed add, the penalties in one update."""
+        rows = [row for row, seq in enumerate(seqs) if seq.output_token_ids and _penalized(seq)]
+        row_of_token, token_ids = array("q"), array("q")
+        for i, row in enumerate(rows):
+            output = seqs[row].output_token_ids
+            row_of_token.extend([i] * len(output))
+            token_ids.extend(output)
+        counts = logits.new_zeros((len(rows), logits.shape[-1]))
+        counts.index_put_(
+            (torch.frombuffer(row_of_token, dtype=torch.long), torch.frombuffer(token_ids, dtype=torch.long)),
+            torch.ones(len(token_ids)),
+            accumulate=True,
+        )
+        frequency = torch.tensor([seqs[row].params.frequency_penalty for row in rows]).unsqueeze(1)
+        presence = torch.tensor([seqs[row].params.presence_penalty for row in rows]).unsqueeze(1)
+        penalties = frequency * counts + presence * (counts > 0)
+        if len(rows) == len(seqs):
+            logits -= penalties
+        else:
+            logits[torch.tensor(rows)] -= penalties
 
     def _sample(self, logits: torch.Tensor, seqs: list[Sequence]) -> torch.Tensor:
         temperatures = torch.tensor([seq.params.temperature for seq in seqs]).unsqueeze(1)
