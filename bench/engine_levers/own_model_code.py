@@ -2,13 +2,15 @@
 (`model_code` "auto" vs "transformers"), at batch 1 and 16, in bf16 and fp32; each configuration 3 times,
 interleaved, so that load on a shared machine spreads over both.
 
-Usage: python -m bench.engine_levers.own_model_code [--steps N] [--threads T]
+Usage: python -m bench.engine_levers.own_model_code [--steps N] [--threads T] [--dtypes bf16,fp32]
+    [--batches 1,16]
 """
 
 from __future__ import annotations
 
 import copy
 import os
+import statistics
 import sys
 import time
 from typing import Any
@@ -27,8 +29,8 @@ REPEATS = 3
 
 
 def step_ms(model: Any, tokenizer: Any, model_code: ModelCode, batch: int, steps: int) -> float:
-    """Milliseconds per engine step with `batch` sequences decoding (prompts of 24-32 tokens, prefilled
-    and warmed up first)."""
+    """The median milliseconds of an engine step with `batch` sequences decoding (prompts of 24-32 tokens,
+    prefilled and warmed up first): a median, as a shared machine stalls some steps."""
     engine = LLMEngine(
         copy.deepcopy(model),
         tokenizer,
@@ -44,10 +46,12 @@ def step_ms(model: Any, tokenizer: Any, model_code: ModelCode, batch: int, steps
         engine.add_request(str(i), prompt, params)
     for _ in range(10):
         engine.step()
-    start = time.perf_counter()
+    times = []
     for _ in range(steps):
+        start = time.perf_counter()
         engine.step()
-    return (time.perf_counter() - start) / steps * 1000
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
 
 
 def main() -> None:
@@ -56,9 +60,11 @@ def main() -> None:
     torch.set_num_threads(int(args[args.index("--threads") + 1]) if "--threads" in args else 2)
     print("| dtype | batch | own code ms/step | transformers ms/step | speed-up |")
     print("|---|---|---|---|---|")
-    for dtype, name in ((torch.bfloat16, "bf16"), (torch.float32, "fp32")):
-        model, tokenizer = load_causal_lm(SOURCE, dtype)
-        for batch in (1, 16):
+    dtypes = args[args.index("--dtypes") + 1].split(",") if "--dtypes" in args else ["bf16", "fp32"]
+    batches = args[args.index("--batches") + 1].split(",") if "--batches" in args else ["1", "16"]
+    for name in dtypes:
+        model, tokenizer = load_causal_lm(SOURCE, {"bf16": torch.bfloat16, "fp32": torch.float32}[name])
+        for batch in map(int, batches):
             own, theirs = [], []
             for _ in range(REPEATS):
                 own.append(step_ms(model, tokenizer, "auto", batch, steps))

@@ -10,7 +10,7 @@ from llmapi.engine.attention import attend
 from llmapi.engine.forward_batch import ForwardBatch
 from llmapi.engine.models.engine_model import EngineModel
 from llmapi.engine.models.rms_norm import RMSNorm
-from llmapi.engine.models.rotary_embedding import RotaryEmbedding
+from llmapi.engine.models.rotary_embedding import RotaryEmbedding, Rotation, rotate_
 
 
 class LlamaAttention(torch.nn.Module):
@@ -23,7 +23,6 @@ class LlamaAttention(torch.nn.Module):
         num_heads: int,
         num_kv_heads: int,
         head_dim: int,
-        rotary: RotaryEmbedding,
         q_norm: RMSNorm | None = None,
         k_norm: RMSNorm | None = None,
     ) -> None:
@@ -33,21 +32,18 @@ class LlamaAttention(torch.nn.Module):
         self.o_proj = o_proj
         self.num_heads, self.num_kv_heads, self.head_dim = num_heads, num_kv_heads, head_dim
         self.scaling = head_dim**-0.5
-        self.rotary = rotary
         self.q_norm, self.k_norm = q_norm, k_norm
 
-    def forward(self, hidden: torch.Tensor, positions: torch.Tensor, batch: ForwardBatch) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, rotation: Rotation, batch: ForwardBatch) -> torch.Tensor:
         tokens = hidden.shape[0]
         qkv = self.qkv_proj(hidden).view(tokens, self.num_heads + 2 * self.num_kv_heads, self.head_dim)
         query, key, value = qkv.split([self.num_heads, self.num_kv_heads, self.num_kv_heads], dim=1)
         if self.q_norm is not None and self.k_norm is not None:
             query, key = self.q_norm(query), self.k_norm(key)
-            self.rotary.rotate_(query, positions)
-            self.rotary.rotate_(key, positions)
-        else:
-            self.rotary.rotate_(
-                qkv[:, : self.num_heads + self.num_kv_heads], positions
-            )  # query and key at once
+            rotate_(query, rotation)
+            rotate_(key, rotation)
+        else:  # query and key at once
+            rotate_(qkv[:, : self.num_heads + self.num_kv_heads], rotation)
         out = attend(
             batch,
             self.layer,
@@ -86,8 +82,8 @@ class LlamaDecoderLayer(torch.nn.Module):
         self.input_layernorm = input_layernorm
         self.post_attention_layernorm = post_attention_layernorm
 
-    def forward(self, hidden: torch.Tensor, positions: torch.Tensor, batch: ForwardBatch) -> torch.Tensor:
-        hidden = hidden + self.self_attn(self.input_layernorm(hidden), positions, batch)
+    def forward(self, hidden: torch.Tensor, rotation: Rotation, batch: ForwardBatch) -> torch.Tensor:
+        hidden = hidden + self.self_attn(self.input_layernorm(hidden), rotation, batch)
         result: torch.Tensor = hidden + self.mlp(self.post_attention_layernorm(hidden))
         return result
 
@@ -98,6 +94,7 @@ class LlamaModel(EngineModel):
         *,
         embed_tokens: torch.Tensor,
         layers: list[LlamaDecoderLayer],
+        rotary: RotaryEmbedding,
         norm: RMSNorm,
         lm_head: torch.nn.Linear,
         num_kv_heads: int,
@@ -107,6 +104,7 @@ class LlamaModel(EngineModel):
         super().__init__()
         self.embed_tokens = torch.nn.Parameter(embed_tokens.detach(), requires_grad=False)
         self.layers = torch.nn.ModuleList(layers)
+        self.rotary = rotary
         self.norm = norm
         self.lm_head = lm_head
         self.num_layers = len(layers)
@@ -122,7 +120,8 @@ class LlamaModel(EngineModel):
         logit_rows: torch.Tensor,
     ) -> torch.Tensor:
         hidden = embedding(token_ids, self.embed_tokens)
+        rotation = self.rotary.rotation(positions)
         for layer in self.layers:
-            hidden = layer(hidden, positions, batch)
+            hidden = layer(hidden, rotation, batch)
         logits: torch.Tensor = self.lm_head(self.norm(hidden[logit_rows]))
         return logits

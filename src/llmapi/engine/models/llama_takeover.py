@@ -41,7 +41,6 @@ def build_llama(model: torch.nn.Module, vocab_size: int) -> EngineModel:
             num_heads=num_heads,
             num_kv_heads=num_kv_heads,
             head_dim=head_dim,
-            rotary=rotary,
             q_norm=None if q_norm is None else RMSNorm(q_norm.weight, eps),
             k_norm=None if k_norm is None else RMSNorm(k_norm.weight, eps),
         )
@@ -59,6 +58,7 @@ def build_llama(model: torch.nn.Module, vocab_size: int) -> EngineModel:
     return LlamaModel(
         embed_tokens=embed,
         layers=layers,
+        rotary=rotary,
         norm=RMSNorm(hf.model.norm.weight, eps),
         lm_head=_fused_linear(head, rows=vocab_size),
         num_kv_heads=num_kv_heads,

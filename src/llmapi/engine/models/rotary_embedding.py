@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
@@ -23,15 +23,23 @@ class RotaryEmbedding(torch.nn.Module):
         self.cos = torch.nn.Buffer((angles.cos() * scaling).to(dtype), persistent=False)
         self.sin = torch.nn.Buffer((angles.sin() * scaling).to(dtype), persistent=False)
 
-    def rotate_(self, states: torch.Tensor, positions: torch.Tensor) -> None:
-        """Rotate `states` [tokens, heads, head_dim] in place, token i by the angles of positions[i]."""
-        cos = self.cos[positions].unsqueeze(1)  # [tokens, 1, head_dim / 2]
-        sin = self.sin[positions].unsqueeze(1)
-        first, second = states.chunk(2, dim=-1)
-        rotated_first = first * cos - second * sin
-        rotated_second = second * cos + first * sin
-        first.copy_(rotated_first)
-        second.copy_(rotated_second)
+    def rotation(self, positions: torch.Tensor) -> Rotation:
+        """The rotation of tokens at `positions` [tokens], for `rotate_` in every layer of one pass."""
+        return Rotation(self.cos[positions].unsqueeze(1), self.sin[positions].unsqueeze(1))
+
+
+class Rotation(NamedTuple):
+    cos: torch.Tensor  # [tokens, 1, head_dim / 2]
+    sin: torch.Tensor
+
+
+def rotate_(states: torch.Tensor, rotation: Rotation) -> None:
+    """Rotate `states` [tokens, heads, head_dim] in place, each token by its own angles."""
+    first, second = states.chunk(2, dim=-1)
+    rotated_first = first * rotation.cos - second * rotation.sin
+    rotated_second = second * rotation.cos + first * rotation.sin
+    first.copy_(rotated_first)
+    second.copy_(rotated_second)
 
 
 def _inverse_frequencies(config: Any, head_dim: int) -> tuple[torch.Tensor, float]:
