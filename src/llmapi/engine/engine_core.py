@@ -20,6 +20,7 @@ from llmapi.engine.engine_messages import (
     StepReport,
     StepStats,
     Work,
+    packed,
 )
 from llmapi.engine.llm_engine import LLMEngine, StepObserver
 from llmapi.engine.request_output import RequestOutput
@@ -87,7 +88,9 @@ class EngineCore:
             with self._wakeup:
                 failures, self._failures = tuple(self._failures), []
             if outputs or failures or self._recorder.steps:
-                report = StepReport(tuple(outputs), failures, self._recorder.take(), self._running())
+                report = StepReport(
+                    tuple(map(packed, outputs)), failures, self._recorder.take(), self._running()
+                )
                 try:
                     self._connection.send(report)
                 except OSError:  # the HTTP process is gone

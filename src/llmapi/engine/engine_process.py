@@ -21,6 +21,7 @@ from llmapi.engine.engine_messages import (
     Ready,
     StepReport,
     Work,
+    unpacked,
 )
 from llmapi.engine.engine_stats import EngineStats
 from llmapi.engine.errors import EngineOverloadedError, EngineStoppedError
@@ -97,6 +98,9 @@ class EngineProcess:
         self._process, self._connection = process, ours
         try:
             message = await asyncio.to_thread(ours.recv)
+        except asyncio.CancelledError:  # the server stops while the model loads
+            process.kill()
+            raise
         except (EOFError, OSError):
             await asyncio.to_thread(process.join)
             self._release()
@@ -201,7 +205,8 @@ class EngineProcess:
                     seconds=step.seconds,
                 )
         self._running = report.running
-        for output in report.outputs:
+        for fields in report.outputs:
+            output = unpacked(fields)
             request_id = output.request_id
             queue = self._streams.pop(request_id, None) if output.finished else self._streams.get(request_id)
             if queue is not None:
