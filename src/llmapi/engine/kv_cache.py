@@ -59,12 +59,14 @@ class KVCache:
         """Memory one slot takes per position, keys and values of every layer."""
         return 2 * self.num_layers * self.num_kv_heads * self.head_dim * self.dtype.itemsize
 
+    @torch.inference_mode()  # the layers were made in inference mode, by the model runner's ensure
     def copy_prefix(self, source: int, target: int, length: int) -> None:
         """Copy the first `length` positions of slot `source` into slot `target`, in every layer."""
         self.ensure(max(source, target) + 1, length)
         for layer in (*self.keys, *self.values):
             layer[target, :, :length] = layer[source, :, :length]
 
+    @torch.inference_mode()
     def keep(self, slots: list[int], length: int) -> None:
         """Keep only the first `length` positions of `slots`, which become slots 0, 1, ... in that order;
         the rest of the memory is freed."""
