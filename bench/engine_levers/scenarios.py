@@ -1,4 +1,5 @@
-"""Engine-level load scenarios (no HTTP) on the built-in GPT-2-small shape: aggregate tok/s, TTFT, stalls."""
+"""Engine-level load scenarios (no HTTP) on a built-in model (SmolLM2-135M-Instruct or the GPT-2-small shape):
+aggregate tok/s, TTFT, stalls."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from typing import Any
 
 import torch
 
-from llmapi.backends.local.builtin import build_builtin_model
+from llmapi.backends.local.loader import load_causal_lm
 from llmapi.engine.async_engine import AsyncEngine
 from llmapi.engine.llm_engine import LLMEngine
 from llmapi.engine.sampling_params import SamplingParams
-from llmapi.types import Quantization
+from llmapi.types import ModelCode, Quantization
 
-MODEL = "gpt2-124m-random"
+MODELS = {"gpt2": "builtin:gpt2-124m-random", "smollm2": "builtin:smollm2-135m-instruct"}
 NEW_TOKENS = 128
 
 
@@ -28,6 +29,8 @@ class Lever:
     compile_model: bool = False
     threads: int = 2
     max_prefill_tokens: int = 512
+    model_code: ModelCode = "auto"
+    model: str = "gpt2"  # a key of MODELS
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ def prompts(vocab: int, count: int = 16) -> list[list[int]]:
 
 def build_engine(lever: Lever) -> tuple[LLMEngine, int]:
     torch.set_num_threads(lever.threads)
-    model, tokenizer = build_builtin_model(MODEL, lever.dtype)
+    model, tokenizer = load_causal_lm(MODELS[lever.model], lever.dtype)
     decoder: Any = tokenizer
     engine = LLMEngine(
         model,
@@ -55,6 +58,7 @@ def build_engine(lever: Lever) -> tuple[LLMEngine, int]:
         max_prefill_tokens=lever.max_prefill_tokens,
         quantization=lever.quantization,
         compile_model=lever.compile_model,
+        model_code=lever.model_code,
         seed=0,
     )
     return engine, len(tokenizer)
@@ -131,9 +135,11 @@ def long_prompt_stall(engine: LLMEngine, vocab: int, long_prompt_tokens: int = 8
     return StallResult(longest * 1000, (long_first - long_start) * 1000)
 
 
-def hf_static_batch(dtype: torch.dtype, vocab_prompts: list[list[int]], batch: int, runs: int) -> float:
+def hf_static_batch(
+    model_name: str, dtype: torch.dtype, vocab_prompts: list[list[int]], batch: int, runs: int
+) -> float:
     """Transformers' generate on the same requests as one left-padded static batch (sdpa), tok/s."""
-    model, _ = build_builtin_model(MODEL, dtype)
+    model, _ = load_causal_lm(MODELS[model_name], dtype)
     model.set_attn_implementation("sdpa")
     rows = [vocab_prompts[i % 16] for i in range(batch)]
     width = max(len(p) for p in rows)

@@ -67,8 +67,7 @@ def test_int4_linear_computes_with_its_dequantized_weight(dtype: torch.dtype) ->
 
 
 def test_int4_group_size_fits_the_shape() -> None:
-    assert int4_group_size(576, 1536) == 64 and int4_group_size(768, 2304) == 64
-    assert int4_group_size(96, 32) == 32
+    assert int4_group_size(576, 1536) == 32 and int4_group_size(768, 2304) == 32
     assert int4_group_size(100, 32) is None and int4_group_size(64, 8) is None
 
 
