@@ -38,9 +38,10 @@ class EngineSettings(BaseModel):
     """The in-process engine: precision, threads, the batch it may form and its speed levers.
 
     `quantization: int8` stores linear layers' weights as int8, one scale per output row, `int4` as 4-bit
-    integers with a scale and offset per group of 32 inputs; both weight-only (activations are not
-    quantized; the products run in bfloat16) and logits stay close, not identical, to the loaded model's
-    (bench/engine_levers/quant_accuracy.md); `compile` runs the model through torch.compile;
+    integers with a scale and offset per group of 32 inputs (the output head stays as loaded); both are
+    weight-only (activations are not quantized; the products run in bfloat16) and logits stay close, not
+    identical, to the loaded model's (bench/engine_levers/quant_accuracy.md); `compile` runs the model
+    through torch.compile;
     `max_prefill_tokens` bounds the prompt tokens one step reads, so a long prompt is prefilled in chunks
     while running streams keep decoding;
     `model_code: transformers` runs transformers' modules even for a family the engine has its own code for;

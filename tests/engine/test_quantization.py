@@ -12,8 +12,11 @@ from transformers import AutoModelForCausalLM, LlamaConfig
 
 from llmapi.engine.int4_linear import Int4Linear, int4_group_size
 from llmapi.engine.int8_linear import Int8Linear
-from llmapi.engine.model_rewrites import quantize_linears_int4, quantize_linears_int8
+from llmapi.engine.llm_engine import LLMEngine
+from llmapi.engine.model_rewrites import conv1d_to_linear, quantize_linears_int4, quantize_linears_int8
 from llmapi.engine.models import engine_model_for
+from llmapi.engine.sampling_params import SamplingParams
+from llmapi.types import ModelCode, Quantization
 
 POSITIONS = 4 * 80
 
@@ -105,7 +108,8 @@ def test_quantized_logits_agree_with_the_unquantized_model(
     model = tiny_llama()
     reference = all_logits(model)
     quantized_model = copy.deepcopy(model)
-    assert quantize(quantized_model) == 2 * 7 + 1  # q, k, v, o, gate, up, down per layer; and the head
+    head = 1 if quantize is quantize_linears_int8 else 0  # int4 keeps the output head in floating point
+    assert quantize(quantized_model) == 2 * 7 + head  # q, k, v, o, gate, up, down per layer
     logits = all_logits(quantized_model)
     top1 = (logits.argmax(dim=-1) == reference.argmax(dim=-1)).float().mean().item()
     spread = reference.std().item()
@@ -122,8 +126,9 @@ def test_the_engines_own_model_code_is_quantized_whole(quantize: Any, kind: type
     engine_model = engine_model_for(tiny_llama(), vocab_size=256)
     assert engine_model is not None
     quantize(engine_model)
-    assert not any(type(m) is torch.nn.Linear for m in engine_model.modules())
-    assert sum(isinstance(m, kind) for m in engine_model.modules()) >= 2 * 4 + 1  # fused projections, head
+    linears = [m for m in engine_model.modules() if type(m) is torch.nn.Linear]
+    assert linears == ([] if kind is Int8Linear else [engine_model.lm_head])  # int4 keeps the head
+    assert sum(isinstance(m, kind) for m in engine_model.modules()) >= 2 * 4  # the fused projections
 
 
 def test_a_layer_the_int4_kernel_cannot_pack_stays_in_floating_point() -> None:
@@ -132,3 +137,44 @@ def test_a_layer_the_int4_kernel_cannot_pack_stays_in_floating_point() -> None:
     assert type(model[0]) is torch.nn.Linear and type(model[2]) is torch.nn.Linear
     assert isinstance(model[1], Int4Linear)
     assert model(torch.randn(2, 100)).shape == (2, 8)
+
+
+@pytest.mark.parametrize(
+    ("quantization", "quantize", "kind"),
+    [("int8", quantize_linears_int8, Int8Linear), ("int4", quantize_linears_int4, Int4Linear)],
+)
+@pytest.mark.parametrize("model_code", ["auto", "transformers"])
+def test_the_engine_decodes_with_the_quantized_layers(
+    tokenizer: Any,
+    tiny_gpt2: Any,
+    quantization: Quantization,
+    quantize: Any,
+    kind: type,
+    model_code: ModelCode,
+) -> None:
+    """Greedy first tokens through LLMEngine equal those of the transformers model quantized alike."""
+    prompts = [tokenizer.encode(text) for text in ("def fill(text):", "import os", "class A:", "x = [1, 2")]
+    reference_model = tiny_gpt2(len(tokenizer))
+    conv1d_to_linear(reference_model)
+    quantize(reference_model)
+    with torch.inference_mode():
+        reference = [
+            int(reference_model(input_ids=torch.tensor([p])).logits[0, -1].argmax()) for p in prompts
+        ]
+    engine = LLMEngine(
+        tiny_gpt2(len(tokenizer)),
+        tokenizer,
+        vocab_size=len(tokenizer),
+        eos_token_id=None,
+        max_batch_size=4,
+        quantization=quantization,
+        model_code=model_code,
+    )
+    for i, prompt in enumerate(prompts):
+        engine.add_request(str(i), prompt, SamplingParams(max_tokens=1, temperature=0.0, ignore_eos=True))
+    first: dict[str, int] = {}
+    while engine.has_unfinished():
+        for out in engine.step():
+            first.update({out.request_id: out.token_ids[0]} if out.token_ids else {})
+    assert any(isinstance(m, kind) for m in engine.model_runner.model.modules())
+    assert [first[str(i)] for i in range(len(prompts))] == reference
