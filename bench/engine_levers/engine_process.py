@@ -5,6 +5,16 @@ completions (24-32 token prompts, --max-tokens new tokens each, EOS ignored), th
     .venv/bin/python -m bench.engine_levers.engine_process [--runs 2] [--max-tokens 64]
 
 Prints one line per round: mode, streams, aggregate tokens/s, TTFT p50 and inter-token latency p50/p99.
+
+Measured 2026-12-07 with --runs 1 --max-tokens 32, three passes, float32, on the 2-core machine shared with
+four other engineers (load average 6-10: noisy), aggregate tokens/s per pass:
+
+    streams  in-thread          process (OMP_WAIT_POLICY=PASSIVE)   process (libgomp's default spin)
+    16       31.6  23.2  52.3   15.7  36.1  43.7                    6.4
+    64       49.5  44.8  94.9   41.8  41.6  64.2                    13.5
+
+The in-thread engine won 5 of 6 pairs, so it stays the default (engine.process: false); in the process, a
+spinning OpenMP pool starves the HTTP process on two cores, so the engine process also sleeps (PASSIVE).
 """
 
 from __future__ import annotations
