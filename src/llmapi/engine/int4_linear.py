@@ -6,8 +6,8 @@ import torch
 
 from llmapi.engine.int8_linear import KERNEL_DTYPE
 
-# The first that divides in_features. On SmolLM2-135M, groups of 64 keep 65% of the top-1 tokens, 32 keep 88%
-# (bench/engine_levers/quant_accuracy.md).
+# The first that divides in_features. On SmolLM2-135M (with an int4 head), groups of 64 keep 65% of the top-1
+# tokens, 32 keep 88% (bench/engine_levers/quant_accuracy.md).
 GROUP_SIZES = (32,)
 _LEVELS = 15  # 4 bits: 0..15, centred on 8 by the kernel
 
