@@ -78,7 +78,10 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings.log_level)
     # Idle OpenMP workers must sleep, not spin: the engine thread and the embedding thread each run torch,
-    # and spinning teams on few cores slow both several-fold. Read once, when torch loads: set it first.
+    # and spinning teams on few cores slow both several-fold. SmolLM2 decode steps on 2 cores
+    # (bench/engine_levers/omp_wait_policy.md): ACTIVE is 10-27% faster on a quiet machine, 1.5-4.5x slower
+    # when other processes want the cores. An operator with dedicated cores may set OMP_WAIT_POLICY=ACTIVE.
+    # OpenMP reads it once, when torch loads: set it first.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     import uvicorn
