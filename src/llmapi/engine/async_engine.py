@@ -69,7 +69,8 @@ class AsyncEngine:
         with self._wakeup:
             active = len(self._streams)
         running = min(active, len(self.engine.scheduler.running))
-        return EngineStats(running=running, waiting=active - running)
+        kv_cache_bytes = self.engine.model_runner.cache.allocated_bytes
+        return EngineStats(running=running, waiting=active - running, kv_cache_bytes=kv_cache_bytes)
 
     def start(self) -> None:
         if self._thread is not None:

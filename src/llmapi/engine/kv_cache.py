@@ -55,6 +55,12 @@ class KVCache:
         self.values = [self._grown(t, new_slots, new_length) for t in self.values or self._empty_layers()]
 
     @property
+    def allocated_bytes(self) -> int:
+        """Memory the keys and values take now."""
+        slots, length = self.capacity
+        return slots * length * self.bytes_per_position
+
+    @property
     def bytes_per_position(self) -> int:
         """Memory one slot takes per position, keys and values of every layer."""
         return 2 * self.num_layers * self.num_kv_heads * self.head_dim * self.dtype.itemsize

@@ -26,11 +26,19 @@ class EngineStatsCollector(Collector):
         waiting = GaugeMetricFamily(
             "llmapi_num_requests_waiting", "Requests waiting for a batch slot.", labels=["model_name"]
         )
+        kv_cache = GaugeMetricFamily(
+            "llmapi_kv_cache_bytes",
+            "Memory the engine's KV cache holds (running sequences and cached prefixes).",
+            labels=["model_name"],
+        )
         for model_id, stats in self._source():
             running.add_metric([model_id], stats.running)
             waiting.add_metric([model_id], stats.waiting)
+            if stats.kv_cache_bytes is not None:
+                kv_cache.add_metric([model_id], stats.kv_cache_bytes)
         yield running
         yield waiting
+        yield kv_cache
 
 
 def new_metrics_registry() -> CollectorRegistry:

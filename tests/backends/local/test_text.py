@@ -209,7 +209,7 @@ async def test_engine_settings_and_the_step_observer_reach_the_engine() -> None:
     tokenizer = PreTrainedTokenizerFast.from_pretrained(ASSETS)
     torch.manual_seed(0)
     config = GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=len(tokenizer), n_positions=CONTEXT)
-    model = GPT2LMHeadModel(config).eval()  # its own model: int8 quantization rewrites the layers
+    model = GPT2LMHeadModel(config).eval()  # its own model: int8 quantization rewrites its layers
     steps: list[int] = []
 
     class Recorder:
@@ -218,7 +218,9 @@ async def test_engine_settings_and_the_step_observer_reach_the_engine() -> None:
         ) -> None:
             steps.append(prefill_tokens)
 
-    settings = EngineSettings(dtype="float32", quantization="int8", max_prefill_tokens=16)
+    settings = EngineSettings(
+        dtype="float32", quantization="int8", max_prefill_tokens=16, model_code="transformers"
+    )
     backend = LocalTextBackend(
         SPEC, settings, load=lambda source, dtype: (model, tokenizer), observer=Recorder()
     )
