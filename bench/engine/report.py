@@ -125,7 +125,8 @@ def _goals(section: dict[str, Any], model: str) -> str:
     memory = section.get("memory")
     if memory:
         growth = memory["growth_mib"]
-        rows.append(_goal_row("memory flat over 1,000 requests", growth, abs(growth) < 20, " MiB"))
+        label = f"memory flat over {memory['requests']:,} requests (goal: 1,000)"
+        rows.append(_goal_row(label, growth, abs(growth) < 20, " MiB"))
     return "\n".join(rows)
 
 
