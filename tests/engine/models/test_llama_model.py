@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import torch
+from tests.engine_greedy import engine_greedy
 from transformers import (
     LlamaConfig,
     LlamaForCausalLM,
@@ -90,42 +91,6 @@ def generate_greedy(model: Any, prompt: list[int], max_new_tokens: int) -> list[
         torch.tensor([prompt]), max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=0
     )
     return [int(t) for t in out[0, len(prompt) :]]
-
-
-def engine_greedy(
-    model: Any,
-    tokenizer: Any,
-    prompts: list[list[int]],
-    max_tokens: int,
-    *,
-    max_prefill_tokens: int = 512,
-    model_code: ModelCode = "auto",
-) -> tuple[LLMEngine, list[list[int]]]:
-    """All prompts in one engine: the first starts alone, the others join it at different positions."""
-    engine = LLMEngine(
-        model,
-        tokenizer,
-        vocab_size=len(tokenizer),
-        eos_token_id=None,
-        max_batch_size=len(prompts),
-        max_prefill_tokens=max_prefill_tokens,
-        model_code=model_code,
-    )
-    params = SamplingParams(max_tokens=max_tokens, temperature=0.0)
-    out: dict[str, list[int]] = {str(i): [] for i in range(len(prompts))}
-
-    def step() -> None:
-        for output in engine.step():
-            out[output.request_id].extend(output.token_ids)
-
-    engine.add_request("0", prompts[0], params)
-    step()
-    step()
-    for i, prompt in enumerate(prompts[1:], start=1):
-        engine.add_request(str(i), prompt, params)
-    while engine.has_unfinished():
-        step()
-    return engine, [out[str(i)] for i in range(len(prompts))]
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
