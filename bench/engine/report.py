@@ -37,9 +37,23 @@ def new_results(*, dtype: str, threads: int, rounds: int, command: str, order: l
 
 
 def new_model_section(results: dict[str, Any], model: str) -> dict[str, Any]:
-    section: dict[str, Any] = {"systems": {}, "health": {}, "notes": []}
+    meta = results["meta"]
+    run = {"command": meta["command"], "date": meta["date"], "rounds": meta["rounds"], "dtype": meta["dtype"]}
+    section: dict[str, Any] = {"run": run, "systems": {}, "health": {}, "notes": []}
     results["models"][model] = section
     return section
+
+
+def keep_other_models(results: dict[str, Any]) -> None:
+    """Carry over from the committed results.json the models this run left out (each section says which
+    run measured it), so a run of one model does not erase the other's figures."""
+    path = HERE / "results.json"
+    if not path.is_file():
+        return
+    previous = json.loads(path.read_text()).get("models", {})
+    for model, section in previous.items():
+        if model not in results["models"] and "run" in section:
+            results["models"][model] = section
 
 
 def add_system(section: dict[str, Any], name: str, streams: int, rounds: list[dict[str, float]]) -> None:
@@ -87,11 +101,18 @@ def markdown(results: dict[str, Any]) -> str:
         f"{meta['cores']} cores with the server. Headline numbers: the median of {meta['rounds']} "
         "round(s) per metric; each round's figure is in results.json.",
     ]
-    first = next(iter(results["models"]), None)
-    if first is not None:
-        lines += ["", "## The issue's goals", "", _goals(results["models"][first], first)]
-    for model, section in results["models"].items():
-        lines += ["", f"## {model}"]
+    sections = _in_order(results["models"])
+    if sections:
+        default_model, section = sections[0]  # the goals are the default model's
+        lines += ["", "## The issue's goals", "", _goals(section, default_model)]
+    for model, section in sections:
+        run = section["run"]
+        lines += [
+            "",
+            f"## {model}",
+            "",
+            f"`{run['command']}` on {run['date']}, {run['dtype']}, {run['rounds']} round(s).",
+        ]
         for streams in ("1", "16", "64"):
             table = _table(results["order"], section, streams)
             if table:
@@ -99,6 +120,12 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", _details(section)]
     lines += ["", "![tokens/s and TTFT](results.png)", ""]
     return "\n".join(lines)
+
+
+def _in_order(sections: dict[str, Any]) -> list[tuple[str, Any]]:
+    from bench.engine.models import NAMES
+
+    return sorted(sections.items(), key=lambda item: NAMES.index(item[0]) if item[0] in NAMES else len(NAMES))
 
 
 def _goals(section: dict[str, Any], model: str) -> str:
@@ -195,9 +222,9 @@ def plot(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sections = results["models"]
+    sections = _in_order(results["models"])
     fig, axes = plt.subplots(1, len(sections), figsize=(7 * len(sections), 6), squeeze=False)
-    for axis, (model, section) in zip(axes[0], sections.items(), strict=True):
+    for axis, (model, section) in zip(axes[0], sections, strict=True):
         names = [n for n in results["order"] if n in section["systems"]]
         width = 0.8 / 3
         for index, streams in enumerate(("1", "16", "64")):

@@ -106,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 bench_in_process(plan, model, source, section)
     results["duration_s"] = time.time() - started
     results["meta"]["load_average_after"] = os.getloadavg()
+    report.keep_other_models(results)
     report.write(results)
     print(report.markdown(results))
 
