@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import AsyncGenerator
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from llmapi.engine.engine_stats import EngineStats
 from llmapi.engine.errors import EngineOverloadedError, EngineStoppedError
 from llmapi.engine.llm_engine import LLMEngine
+from llmapi.engine.output_stream import outputs_until_finished
 from llmapi.engine.request_output import RequestOutput
 from llmapi.engine.sampling_params import SamplingParams
 
@@ -104,18 +106,10 @@ class AsyncEngine:
         if constraint is not None and not self.engine.grammars.is_prepared(constraint):
             await asyncio.to_thread(self.engine.grammars.prepare, constraint)
         stream = self._submit(_NewRequest(request_id, tuple(prompt_token_ids), params))
-        finished = False
-        try:
-            while not finished:
-                item = await stream.queue.get()
-                if isinstance(item, BaseException):
-                    finished = True
-                    raise item
-                finished = item.finished
-                yield item
-        finally:
-            if not finished:
-                self._abort(request_id)
+        abort = functools.partial(self._abort, request_id)
+        async with contextlib.aclosing(outputs_until_finished(stream.queue, abort)) as outputs:
+            async for output in outputs:
+                yield output
 
     def _submit(self, request: _NewRequest) -> _Stream:
         stream = _Stream(asyncio.get_running_loop())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import multiprocessing
 import os
 from collections.abc import AsyncGenerator, Iterator, Mapping
@@ -26,6 +27,7 @@ from llmapi.engine.engine_messages import (
 from llmapi.engine.engine_stats import EngineStats
 from llmapi.engine.errors import EngineOverloadedError, EngineStoppedError
 from llmapi.engine.llm_engine import StepObserver
+from llmapi.engine.output_stream import outputs_until_finished
 from llmapi.engine.request_output import RequestOutput
 from llmapi.engine.sampling_params import SamplingParams
 
@@ -137,18 +139,10 @@ class EngineProcess:
         """As AsyncEngine.generate; a request in flight when the engine process dies fails with
         RuntimeError."""
         queue = self._submit(NewRequest(request_id, tuple(prompt_token_ids), params))
-        finished = False
-        try:
-            while not finished:
-                item = await queue.get()
-                if isinstance(item, BaseException):
-                    finished = True
-                    raise item
-                finished = item.finished
-                yield item
-        finally:
-            if not finished:
-                self._abort(request_id)
+        abort = functools.partial(self._abort, request_id)
+        async with contextlib.aclosing(outputs_until_finished(queue, abort)) as outputs:
+            async for output in outputs:
+                yield output
 
     def _submit(self, request: NewRequest) -> Queue:
         if self._stopping or self._exited or self._connection is None:
